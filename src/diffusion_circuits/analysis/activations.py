@@ -1,0 +1,122 @@
+"""Per-image activation and attention summaries at every hook point (stage cache_activations).
+
+One pass per batch and timestep captures every main-path hook point and every attention
+pattern, reduces them to per-image numbers on the spot and drops the tensors, so memory
+is bounded by one batch whatever the number of images or timesteps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+from tqdm.auto import tqdm
+
+from diffusion_circuits.analysis.probing import ProbeSet, main_path, noised_batches
+from diffusion_circuits.metrics.accuracy import noise_mse, noise_prediction_accuracy
+from diffusion_circuits.metrics.attention_entropy import head_entropy, key_saliency, specialisation
+from diffusion_circuits.metrics.feature_complexity import feature_complexity, hoyer_sparsity
+from diffusion_circuits.metrics.information_flow import information_flow_efficiency
+from diffusion_circuits.probe import Probe
+
+__all__ = ["ActivationSummaries", "summarise_activations"]
+
+
+@dataclass(frozen=True)
+class ActivationSummaries:
+    activations: pd.DataFrame  # image_id, timestep, hook, layer_group, metric, value
+    attention: pd.DataFrame  # image_id, timestep, hook, layer_group, head, metric, value
+    information_flow: pd.DataFrame  # image_id, timestep, hook (a->b), layer_group, metric, value
+    saliency: dict[str, np.ndarray]  # "<hook>@t<t>" -> float16 [N, heads, keys]
+
+
+def _frame(ids: np.ndarray, timestep: int, hook: str, group: str, metric: str, values) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "image_id": ids,
+            "timestep": timestep,
+            "hook": hook,
+            "layer_group": group,
+            "metric": metric,
+            "value": torch.as_tensor(values).double().numpy(),
+        }
+    )
+
+
+@torch.no_grad()
+def summarise_activations(
+    unet: UNet2DModel,
+    scheduler: DDPMScheduler,
+    probe_set: ProbeSet,
+    timesteps,
+    seed: int,
+    batch_size: int,
+    ife_bins: int,
+    progress: bool = True,
+) -> ActivationSummaries:
+    """Feature complexity, IFE, attention entropy/specialisation and accuracy per image.
+
+    Returns tidy tables (see :class:`ActivationSummaries`); metric names are documented
+    in docs/METRICS.md.
+    """
+    unet.eval()
+    probe = Probe(unet)
+    path = main_path(probe.hook_points)
+    attention = list(probe.attention_heads)
+    names = path + [f"{name}.pattern" for name in attention]
+    activation_rows, attention_rows, flow_rows = [], [], []
+    saliency: dict[str, list[np.ndarray]] = {}
+    batches = list(noised_batches(scheduler, probe_set, timesteps, seed, batch_size))
+    for batch in tqdm(batches, desc="cache_activations", disable=not progress):
+        with probe.capture(names=names) as cache:
+            eps_hat = unet(batch.x_t, batch.t).sample
+        ids, t = batch.image_ids, batch.timestep
+        for metric, values in (
+            ("accuracy", noise_prediction_accuracy(eps_hat, batch.eps)),
+            ("noise_mse", noise_mse(eps_hat, batch.eps)),
+        ):
+            activation_rows.append(_frame(ids, t, "conv_out", "decoder_late", metric, values))
+        for hook in path:
+            features = cache[hook].float()
+            group = probe.group_of(hook)
+            activation_rows.append(
+                _frame(ids, t, hook, group, "feature_complexity", feature_complexity(features))
+            )
+            activation_rows.append(
+                _frame(ids, t, hook, group, "hoyer_sparsity", hoyer_sparsity(features))
+            )
+            activation_rows.append(
+                _frame(ids, t, hook, group, "activation_std", features.flatten(1).std(dim=1))
+            )
+        for upstream, downstream in zip(path[:-1], path[1:], strict=True):
+            efficiency = information_flow_efficiency(
+                cache[upstream].float(), cache[downstream].float(), bins=ife_bins
+            )
+            flow_rows.append(
+                _frame(ids, t, f"{upstream}->{downstream}", probe.group_of(downstream),
+                       "information_flow_efficiency", efficiency)
+            )
+        for hook in attention:
+            pattern = cache[f"{hook}.pattern"].float()
+            n_keys = pattern.shape[-1]
+            entropy = head_entropy(pattern)
+            for metric, values in (
+                ("entropy", entropy),
+                ("specialisation", specialisation(entropy, n_keys)),
+            ):
+                for head in range(values.shape[1]):
+                    frame = _frame(ids, t, hook, probe.group_of(hook), metric, values[:, head])
+                    frame.insert(4, "head", head)
+                    attention_rows.append(frame)
+            saliency.setdefault(f"{hook}@t{t}", []).append(
+                key_saliency(pattern).to(torch.float16).numpy()
+            )
+    return ActivationSummaries(
+        activations=pd.concat(activation_rows, ignore_index=True),
+        attention=pd.concat(attention_rows, ignore_index=True),
+        information_flow=pd.concat(flow_rows, ignore_index=True),
+        saliency={key: np.concatenate(parts) for key, parts in saliency.items()},
+    )

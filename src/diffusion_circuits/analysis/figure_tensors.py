@@ -1,0 +1,49 @@
+"""Full tensors for a few images, for the figures that show pictures (Figures 3 and 9).
+
+Everything else is summarised per image; these few denoising trajectories with their
+attention patterns are kept whole, in float16.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from diffusion_circuits.analysis.model_io import TrainedModel
+from diffusion_circuits.model.sampling import sample_trajectory
+from diffusion_circuits.params import Params
+from diffusion_circuits.probe import Probe
+
+__all__ = ["figure_tensors"]
+
+
+@torch.no_grad()
+def figure_tensors(model: TrainedModel, params: Params) -> dict[str, np.ndarray]:
+    """Samples, their trajectory at the probe timesteps and every attention pattern there.
+
+    Keys: ``samples`` [n, C, H, W]; ``timesteps`` [T]; ``states`` [T, n, C, H, W];
+    ``pattern:<hook>`` [T, n, heads, queries, keys]; ``real`` [n, H, W, 3] uint8 (probe
+    images of the training dataset, for side-by-side panels).
+    """
+    n = params.probe.n_figure_images
+    trajectory = sample_trajectory(
+        model.unet, model.scheduler, n=n, seed=params.probe.seed,
+        record=list(params.probe.timesteps),
+    )
+    probe = Probe(model.unet)
+    names = [f"{hook}.pattern" for hook in probe.attention_heads]
+    patterns: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    for timestep, state in zip(trajectory.timesteps, trajectory.states, strict=True):
+        with probe.capture(names=names) as cache:
+            model.unet(state, torch.full((n,), timestep, dtype=torch.long))
+        for name in names:
+            patterns[name].append(cache[name])
+    tensors = {
+        "samples": trajectory.samples.half().numpy(),
+        "timesteps": np.asarray(trajectory.timesteps),
+        "states": trajectory.states.half().numpy(),
+        "real": model.probe_set.images[:n],
+    }
+    for name, values in patterns.items():
+        tensors[f"pattern:{name.removesuffix('.pattern')}"] = torch.stack(values).half().numpy()
+    return tensors

@@ -1,0 +1,45 @@
+"""Load what an analysis stage needs for one trained model: checkpoint, data, probe set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+
+from diffusion_circuits.analysis.probing import ProbeSet, select_probe_set
+from diffusion_circuits.data.faceset import FaceSet
+from diffusion_circuits.data.store import load_faceset
+from diffusion_circuits.model.factory import load_checkpoint
+from diffusion_circuits.model.noise import images_to_tensor
+from diffusion_circuits.params import Params
+
+__all__ = ["TrainedModel", "load_trained", "reference_images"]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    dataset: str
+    seed: int
+    unet: UNet2DModel
+    scheduler: DDPMScheduler
+    faces: FaceSet
+    probe_set: ProbeSet
+
+
+def load_trained(params: Params, dataset: str, seed: int, root: str | Path = "data") -> TrainedModel:
+    root = Path(root)
+    torch.set_num_threads(params.train.num_threads)
+    unet, scheduler = load_checkpoint(root / "models" / f"{dataset}-seed{seed}", params.model)
+    faces = load_faceset(root / dataset)
+    return TrainedModel(
+        dataset, seed, unet, scheduler, faces, select_probe_set(faces, params.probe.n_images)
+    )
+
+
+def reference_images(faces: FaceSet, n: int) -> torch.Tensor:
+    """The first ``n`` distinct training images: the reference set for mean/resample ablation."""
+    attributes = faces.attributes
+    train = attributes[attributes["split"] == "train"].drop_duplicates("source_id").head(n)
+    return images_to_tensor(faces.images[train.index.to_numpy()])

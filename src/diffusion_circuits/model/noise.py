@@ -1,0 +1,44 @@
+"""Forward-process noising with explicit generators (common random numbers).
+
+Clean and intervened runs must see the same ``x_t`` and the same ``eps``; drawing the
+noise from a seeded generator keyed by (seed, timestep) makes that the default path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from diffusers import DDPMScheduler
+
+__all__ = ["images_to_tensor", "noise_like", "add_noise", "check_timesteps"]
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W, C] -> float32 [N, C, H, W] in [-1, 1]."""
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(f"expected uint8 images [N, H, W, C], got {images.dtype} {images.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    return tensor.float().div(127.5).sub(1.0)
+
+
+def noise_like(x0: torch.Tensor, seed: int, timestep: int) -> torch.Tensor:
+    """Gaussian noise for ``x0`` from a generator keyed by (seed, timestep)."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + timestep)
+    return torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+
+
+def check_timesteps(timesteps, scheduler: DDPMScheduler) -> None:
+    t_max = scheduler.config.num_train_timesteps
+    bad = [int(t) for t in torch.as_tensor(timesteps).flatten() if not 0 <= int(t) < t_max]
+    if bad:
+        raise ValueError(f"timesteps {bad} outside [0, {t_max})")
+
+
+def add_noise(
+    scheduler: DDPMScheduler, x0: torch.Tensor, timestep: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return ``(x_t, eps, t)`` for one timestep applied to the whole batch."""
+    check_timesteps([timestep], scheduler)
+    eps = noise_like(x0, seed, timestep)
+    t = torch.full((x0.shape[0],), timestep, dtype=torch.long)
+    return scheduler.add_noise(x0, eps, t), eps, t

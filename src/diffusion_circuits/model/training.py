@@ -1,0 +1,224 @@
+"""DDPM training loop: accelerate for devices, dvclive for logging, resumable checkpoints.
+
+One call trains one model on one dataset with one seed. The loop is deliberately the
+diffusers unconditional-training recipe (random timestep, epsilon MSE, AdamW, cosine
+schedule with warm-up, EMA of the weights) with three CPU-specific choices, each
+measured by ``scripts/benchmark.py``: bf16 autocast where the CPU has native bf16,
+channels-last memory format, and a fixed thread count (also needed for determinism).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from diffusers import DDPMScheduler, UNet2DModel
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from diffusers.training_utils import EMAModel
+from tqdm.auto import tqdm
+
+from diffusion_circuits.io import atomic_dir, atomic_path
+from diffusion_circuits.model.factory import build_scheduler, build_unet
+from diffusion_circuits.params import Params
+
+__all__ = ["TrainingDiverged", "TrainResult", "train_ddpm", "cpu_supports_bf16", "batch_for_step"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    unet: UNet2DModel
+    scheduler: DDPMScheduler
+    final_loss: float
+    images_per_second: float
+    wall_seconds: float
+    steps: int
+    resumed_from: int
+    mixed_precision: str
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bf16 matmul (AVX512-BF16 or AMX); else autocast is slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _fingerprint(params: Params, seed: int, data: torch.Tensor) -> str:
+    """Hash of everything that determines the weights; a checkpoint resumes only on a match."""
+    payload = json.dumps(
+        {
+            "model": params.model.model_dump(mode="json"),
+            "scheduler": params.scheduler.model_dump(mode="json"),
+            "train": params.train.model_dump(mode="json", exclude={"seeds", "checkpoint_every"}),
+            "seed": seed,
+        },
+        sort_keys=True,
+    ).encode()
+    digest = hashlib.sha256(payload)
+    digest.update(data.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def batch_for_step(
+    x0: torch.Tensor, step: int, seed: int, batch_size: int, num_timesteps: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The (images, noise, timesteps) of one step, drawn from a generator keyed by (seed, step).
+
+    Keying by step rather than carrying one generator makes a resumed run draw exactly the
+    batches the uninterrupted run would have drawn.
+    """
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    index = torch.randint(0, x0.shape[0], (batch_size,), generator=generator)
+    images = x0[index]
+    flip = torch.rand(batch_size, generator=generator) < 0.5
+    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    noise = torch.randn(images.shape, generator=generator)
+    timesteps = torch.randint(0, num_timesteps, (batch_size,), generator=generator)
+    return images, noise, timesteps
+
+
+def _mixed_precision(params: Params, accelerator_cpu: bool) -> str:
+    wanted = params.train.mixed_precision
+    if wanted == "bf16" and accelerator_cpu and not cpu_supports_bf16():
+        return "no"
+    return wanted
+
+
+def _make_accelerator(params: Params) -> Accelerator:
+    device = params.train.device
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+    return Accelerator(mixed_precision=_mixed_precision(params, use_cpu), cpu=use_cpu)
+
+
+def train_ddpm(
+    x0: torch.Tensor,
+    params: Params,
+    seed: int,
+    out_dir: str | Path,
+    resume_dir: str | Path,
+    live=None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train one DDPM on ``x0`` (float [N, C, H, W] in [-1, 1]) and save it to ``out_dir``.
+
+    ``out_dir`` receives ``unet/`` and ``scheduler/`` in ``save_pretrained`` format (the
+    EMA weights when ``train.ema_decay > 0``). ``resume_dir`` holds the periodic training
+    state; a later call with the same params, seed and data continues from it, and it is
+    removed once training finishes. ``live`` is an optional ``dvclive.Live``.
+    """
+    cfg = params.train
+    torch.set_num_threads(cfg.num_threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.manual_seed(seed)
+    accelerator = _make_accelerator(params)
+
+    unet = build_unet(params.model, seed=seed)
+    scheduler = build_scheduler(params.scheduler)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.learning_rate, weight_decay=1e-4)
+    lr_schedule = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
+    ema = None
+    if cfg.ema_decay > 0:
+        ema = EMAModel(unet.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, power=2 / 3)
+
+    resume_file = Path(resume_dir) / "state.pt"
+    fingerprint = _fingerprint(params, seed, x0)
+    start_step = 0
+    if resume_file.is_file():
+        state = torch.load(resume_file, weights_only=False)
+        if state.get("fingerprint") == fingerprint:
+            unet.load_state_dict(state["unet"])
+            optimizer.load_state_dict(state["optimizer"])
+            lr_schedule.load_state_dict(state["lr_schedule"])
+            if ema is not None:
+                ema.load_state_dict(state["ema"])
+            start_step = state["step"]
+
+    unet = unet.to(memory_format=torch.channels_last)
+    unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
+    if ema is not None:
+        ema.to(accelerator.device)
+    unet.train()
+
+    def save_state(step: int) -> None:
+        state = {
+            "fingerprint": fingerprint,
+            "step": step,
+            "unet": accelerator.unwrap_model(unet).state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "lr_schedule": lr_schedule.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
+        }
+        with atomic_path(resume_file) as tmp:
+            torch.save(state, tmp)
+
+    loss_value = float("nan")
+    started = time.perf_counter()
+    bar = tqdm(range(start_step, cfg.steps), desc="train", disable=not progress, initial=start_step,
+               total=cfg.steps)
+    for step in bar:
+        images, noise, timesteps = batch_for_step(
+            x0, step, seed, cfg.batch_size, params.scheduler.num_train_timesteps
+        )
+        images, noise, timesteps = (v.to(accelerator.device) for v in (images, noise, timesteps))
+        noisy = scheduler.add_noise(images, noise, timesteps)
+        noisy = noisy.contiguous(memory_format=torch.channels_last)
+        with accelerator.autocast():
+            prediction = unet(noisy, timesteps).sample
+        loss = F.mse_loss(prediction.float(), noise)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"non-finite loss ({loss.item()}) at step {step}: check the input data for "
+                f"NaN/Inf or lower train.learning_rate={cfg.learning_rate}; "
+                f"last checkpoint kept in {resume_dir}"
+            )
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(unet.parameters(), 1.0)
+        optimizer.step()
+        lr_schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.step(unet.parameters())
+        loss_value = loss.item()
+        bar.set_postfix(loss=f"{loss_value:.4f}")
+        if live is not None:
+            live.log_metric("loss", loss_value)
+            live.log_metric("lr", lr_schedule.get_last_lr()[0])
+            live.next_step()
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            save_state(step + 1)
+    wall = time.perf_counter() - started
+
+    final = accelerator.unwrap_model(unet).to(memory_format=torch.contiguous_format)
+    if ema is not None:
+        ema.copy_to(final.parameters())
+    final = final.float().cpu().eval()
+    with atomic_dir(out_dir) as tmp:
+        final.save_pretrained(Path(tmp) / "unet")
+        scheduler.save_pretrained(Path(tmp) / "scheduler")
+    resume_file.unlink(missing_ok=True)
+
+    trained_steps = cfg.steps - start_step
+    return TrainResult(
+        unet=final,
+        scheduler=scheduler,
+        final_loss=loss_value,
+        images_per_second=trained_steps * cfg.batch_size / wall if wall > 0 else float("nan"),
+        wall_seconds=wall,
+        steps=cfg.steps,
+        resumed_from=start_step,
+        mixed_precision=accelerator.mixed_precision,
+    )

@@ -1,0 +1,70 @@
+"""Stage analyze@{dataset}-{seed}: interventions, circuit complexity and head roles."""
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from diffusion_circuits.analysis.circuits import circuit_complexity, top_components
+from diffusion_circuits.analysis.interventions import run_interventions
+from diffusion_circuits.analysis.model_io import load_trained, reference_images
+from diffusion_circuits.analysis.roles import head_roles
+from diffusion_circuits.cli import stage_entry, stage_parser
+from diffusion_circuits.io import write_json, write_parquet
+from diffusion_circuits.model.training import cpu_supports_bf16
+from diffusion_circuits.params import load_params
+
+
+@stage_entry
+def main() -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--dataset", required=True, choices=["synthetic", "natural"])
+    parser.add_argument("--seed", type=int, required=True)
+    args = parser.parse_args()
+    params = load_params(args.params)
+    name = f"{args.dataset}-seed{args.seed}"
+    started = time.perf_counter()
+    model = load_trained(params, args.dataset, args.seed)
+
+    interventions = run_interventions(
+        model.unet, model.scheduler, model.probe_set,
+        reference_images(model.faces, params.analyze.n_reference), params.probe.timesteps,
+        seed=params.probe.seed, batch_size=params.probe.batch_size, params=params.analyze,
+        autocast_bf16=params.analyze.mixed_precision == "bf16" and cpu_supports_bf16(),
+    )
+    complexity = circuit_complexity(interventions)
+    tops = top_components(interventions, params.analyze.top_k)
+    attention = pd.read_parquet(f"data/cache/{name}/attention.parquet")
+    with np.load(f"data/cache/{name}/saliency.npz") as archive:
+        saliency = {key: archive[key] for key in archive.files}
+    scores, roles = head_roles(
+        saliency, model.probe_set.images, model.probe_set.masks, attention,
+        params.analyze.global_threshold,
+    )
+
+    out = f"data/analysis/{name}"
+    for table_name, table in {
+        "interventions": interventions, "circuit_complexity": complexity,
+        "top_components": tops, "head_role_scores": scores, "head_roles": roles,
+    }.items():
+        table.insert(0, "dataset", args.dataset)
+        table.insert(1, "seed", args.seed)
+        write_parquet(table, f"{out}/{table_name}.parquet")
+
+    impacts = interventions[interventions.metric == "impact"]
+    layer = impacts[(impacts.family == "layer_ablation") & (impacts.method == "zero")]
+    write_json(
+        {
+            "seconds": time.perf_counter() - started,
+            "circuit_complexity": complexity.groupby("timestep")["value"].mean()
+            .rename(lambda t: f"t{t}").to_dict(),
+            "layer_ablation_zero_impact": layer.groupby(["timestep", "target"])["value"].mean()
+            .pipe(lambda s: {f"t{t}.{g}": v for (t, g), v in s.items()}),
+            "head_roles": roles["role"].value_counts().to_dict(),
+        },
+        f"metrics/analyze/{name}.json",
+    )
+
+
+if __name__ == "__main__":
+    main()

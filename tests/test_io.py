@@ -1,0 +1,39 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffusion_circuits.io import atomic_dir, atomic_path, write_json, write_npz, write_parquet
+
+
+def test_interrupted_write_leaves_nothing_and_keeps_old_file(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_atomic_dir_replaces_whole_folder(tmp_path):
+    target = tmp_path / "ckpt"
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("1")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "b").write_text("2")
+        raise RuntimeError("killed")
+    assert sorted(p.name for p in target.iterdir()) == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_writers_round_trip(tmp_path):
+    write_json({"a": np.float32(1.5), "nan": float("nan"), "t": (1, 2)}, tmp_path / "m.json")
+    assert json.loads((tmp_path / "m.json").read_text()) == {"a": 1.5, "nan": None, "t": [1, 2]}
+    write_npz(tmp_path / "x.npz", images=np.arange(6, dtype=np.uint8))
+    with np.load(tmp_path / "x.npz") as archive:
+        assert archive["images"].tolist() == list(range(6))
+    frame = pd.DataFrame({"image_id": [0, 1], "value": [0.5, 1.0]})
+    write_parquet(frame, tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), frame)

@@ -1,0 +1,84 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from diffusion_circuits.params import Params, ParamsError, load_params
+from diffusion_circuits.profiles import apply_profile, load_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path, data) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def repo_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_repo_params_are_valid_and_match_the_paper_architecture():
+    params = load_params(ROOT / "params.yaml")
+    assert params.scheduler.beta_schedule == "squaredcos_cap_v2"
+    assert params.scheduler.num_train_timesteps == 1000
+    assert params.model.block_out_channels[-1] // params.model.attention_head_dim == 8
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"train": {"stpes": 3}}, "unknown key 'train.stpes' (allowed: steps"),
+        ({"train": {"steps": -3}}, "train.steps = -3: Input should be greater than or equal to 1"),
+        ({"train": {"device": "tpu"}}, "train.device = 'tpu': Input should be 'auto', 'cpu' or"),
+        ({"data": {"colour": "rgb"}}, "natural.source='lfw' is greyscale"),
+        ({"probe": {"timesteps": [100, 1000]}}, "probe.timesteps [1000] outside [0, 1000)"),
+        ({"natural": {"source": "celeba"}}, "natural.celeba_dir is not set"),
+        ({"bogus": {}}, "unknown key 'bogus' (allowed: data, synthetic"),
+    ],
+)
+def test_bad_params_give_one_line_naming_the_key(tmp_path, patch, expected):
+    data = repo_params()
+    for section, values in patch.items():
+        data.setdefault(section, {}).update(values)
+    with pytest.raises(ParamsError) as info:
+        load_params(write(tmp_path, data))
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ParamsError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_stage_with_bad_params_exits_nonzero_with_one_line_and_writes_nothing(tmp_path):
+    data = repo_params()
+    data["synthetic"]["n_images"] = "many"
+    params = write(tmp_path, data)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "stages/generate_synthetic.py"), "--params", str(params),
+         "--out", str(out), "--metrics", str(tmp_path / "m.json")],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "synthetic.n_images = 'many'" in lines[0]
+    assert not out.exists() and not (tmp_path / "m.json").exists()
+
+
+def test_tiny_profile_applies_and_validates():
+    merged = apply_profile(repo_params(), load_profile("tiny", ROOT / "profiles"))
+    params = Params.model_validate(merged)
+    assert params.train.steps < 20 and params.synthetic.n_images < 100
+    with pytest.raises(ParamsError, match="does not name"):
+        apply_profile(repo_params(), {"nosuch.key": 1})
