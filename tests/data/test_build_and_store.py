@@ -1,0 +1,60 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffusion_circuits.data.build import build_natural, build_synthetic
+from diffusion_circuits.data.store import assign_split, load_faceset, probe_image_ids, save_faceset
+from diffusion_circuits.params import Params
+
+
+def params(**sections) -> Params:
+    base = {"synthetic": {"n_images": 40}, "natural": {"n_images": 150}}
+    for key, value in sections.items():
+        base.setdefault(key, {}).update(value)
+    return Params.model_validate(base)
+
+
+def test_split_is_by_source_and_never_straddles():
+    sources = np.arange(300) % 100
+    split = assign_split(sources, 0.2, seed=0)
+    held = set(sources[split == "heldout"])
+    assert len(held) == 20
+    assert held.isdisjoint(set(sources[split == "train"]))
+    with pytest.raises(ValueError, match="at least 2 distinct"):
+        assign_split(np.zeros(5), 0.2, 0)
+
+
+def test_both_datasets_share_format_and_round_trip(tmp_path):
+    p = params()
+    synthetic, summary = build_synthetic(p)
+    natural, natural_summary = build_natural(p, synthetic.attributes)
+    assert synthetic.images.shape[1:] == natural.images.shape[1:] == (32, 32, 3)
+    for faces in (synthetic, natural):  # greyscale LFW -> both greyscale
+        assert (faces.images[..., 0] == faces.images[..., 2]).all()
+    assert natural_summary["source"] == "lfw" and natural_summary["n_distinct_sources"] == 100
+    assert summary["marginals"]["male"] == pytest.approx(
+        (synthetic.attributes["gender"] == "male").mean()
+    )
+    save_faceset(natural, tmp_path / "natural")
+    loaded = load_faceset(tmp_path / "natural")
+    assert loaded.images.tobytes() == natural.images.tobytes() and loaded.masks is None
+    pd.testing.assert_frame_equal(loaded.attributes, natural.attributes)
+    ids, selection = probe_image_ids(loaded.attributes, 100)
+    assert selection == "all_distinct" and len(ids) == 100  # only 20 held-out LFW faces
+    ids, selection = probe_image_ids(loaded.attributes, 10)
+    assert selection == "heldout"
+    assert set(loaded.attributes.set_index("image_id").loc[ids, "split"]) == {"heldout"}
+
+
+def test_celeba_source_is_matched_and_recorded(tmp_path, celeba_fixture):
+    root = celeba_fixture(tmp_path / "celeba", n=30)
+    p = params(natural={"source": "celeba", "celeba_dir": str(root), "n_images": 12},
+               data={"colour": "rgb"})
+    synthetic, _ = build_synthetic(p)
+    natural, summary = build_natural(p, synthetic.attributes)
+    assert len(natural.images) == 12 and natural.masks.shape == (12, 32, 32)
+    assert summary["source"] == "celeba" and summary["n_loaded"] >= 12
+    assert set(summary["marginal_gap"]) >= {"male", "smiling"}
+    too_many = params(natural={"source": "celeba", "celeba_dir": str(root), "n_images": 40})
+    with pytest.raises(ValueError, match="only 30 usable CelebA images"):
+        build_natural(too_many, synthetic.attributes)
