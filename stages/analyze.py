@@ -27,9 +27,14 @@ def main() -> None:
     model = load_trained(params, args.dataset, args.seed)
 
     interventions = run_interventions(
-        model.unet, model.scheduler, model.probe_set,
-        reference_images(model.faces, params.analyze.n_reference), params.probe.timesteps,
-        seed=params.probe.seed, batch_size=params.probe.batch_size, params=params.analyze,
+        model.unet,
+        model.scheduler,
+        model.probe_set,
+        reference_images(model.faces, params.analyze.n_reference),
+        params.probe.timesteps,
+        seed=params.probe.seed,
+        batch_size=params.probe.batch_size,
+        params=params.analyze,
         autocast_bf16=params.analyze.mixed_precision == "bf16" and cpu_supports_bf16(),
     )
     complexity = circuit_complexity(interventions)
@@ -38,14 +43,20 @@ def main() -> None:
     with np.load(f"data/cache/{name}/saliency.npz") as archive:
         saliency = {key: archive[key] for key in archive.files}
     scores, roles = head_roles(
-        saliency, model.probe_set.images, model.probe_set.masks, attention,
+        saliency,
+        model.probe_set.images,
+        model.probe_set.masks,
+        attention,
         params.analyze.global_threshold,
     )
 
     out = f"data/analysis/{name}"
     for table_name, table in {
-        "interventions": interventions, "circuit_complexity": complexity,
-        "top_components": tops, "head_role_scores": scores, "head_roles": roles,
+        "interventions": interventions,
+        "circuit_complexity": complexity,
+        "top_components": tops,
+        "head_role_scores": scores,
+        "head_roles": roles,
     }.items():
         table.insert(0, "dataset", args.dataset)
         table.insert(1, "seed", args.seed)
@@ -56,9 +67,12 @@ def main() -> None:
     write_json(
         {
             "seconds": time.perf_counter() - started,
-            "circuit_complexity": complexity.groupby("timestep")["value"].mean()
-            .rename(lambda t: f"t{t}").to_dict(),
-            "layer_ablation_zero_impact": layer.groupby(["timestep", "target"])["value"].mean()
+            "circuit_complexity": complexity.groupby("timestep")["value"]
+            .mean()
+            .rename(lambda t: f"t{t}")
+            .to_dict(),
+            "layer_ablation_zero_impact": layer.groupby(["timestep", "target"])["value"]
+            .mean()
             .pipe(lambda s: {f"t{t}.{g}": v for (t, g), v in s.items()}),
             "head_roles": roles["role"].value_counts().to_dict(),
         },

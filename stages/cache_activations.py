@@ -22,8 +22,13 @@ def main() -> None:
     started = time.perf_counter()
     model = load_trained(params, args.dataset, args.seed)
     summaries = summarise_activations(
-        model.unet, model.scheduler, model.probe_set, params.probe.timesteps,
-        seed=params.probe.seed, batch_size=params.probe.batch_size, ife_bins=params.analyze.ife_bins,
+        model.unet,
+        model.scheduler,
+        model.probe_set,
+        params.probe.timesteps,
+        seed=params.probe.seed,
+        batch_size=params.probe.batch_size,
+        ife_bins=params.analyze.ife_bins,
     )
     tensors = figure_tensors(model, params)
     tables = {
@@ -31,7 +36,9 @@ def main() -> None:
         "attention": summaries.attention,
         "information_flow": summaries.information_flow,
     }
-    print(f"cache_activations: writing about {sum(t.memory_usage().sum() for t in tables.values()) / 2**20:.1f} MiB of tables")
+    print(
+        f"cache_activations: writing about {sum(t.memory_usage().sum() for t in tables.values()) / 2**20:.1f} MiB of tables"
+    )
     for table_name, table in tables.items():
         table.insert(0, "dataset", args.dataset)
         table.insert(1, "seed", args.seed)

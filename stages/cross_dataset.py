@@ -26,19 +26,25 @@ def main() -> None:
     seed = params.train.seeds[0] if args.seed is None else args.seed
     started = time.perf_counter()
     models = [load_trained(params, dataset, seed) for dataset in ("synthetic", "natural")]
-    common = dict(timesteps=params.probe.timesteps, seed=params.probe.seed,
-                  batch_size=params.probe.batch_size)
+    common = dict(
+        timesteps=params.probe.timesteps, seed=params.probe.seed, batch_size=params.probe.batch_size
+    )
     accuracy = cross_accuracy(models, **common)
     summary = summarise_cross(accuracy)
     cka = feature_transferability(models, **common)
     patching = cross_model_patching(models, **common)
     tops = pd.concat(
-        [pd.read_parquet(f"data/analysis/{d}-seed{seed}/top_components.parquet") for d in
-         ("synthetic", "natural")]
+        [
+            pd.read_parquet(f"data/analysis/{d}-seed{seed}/top_components.parquet")
+            for d in ("synthetic", "natural")
+        ]
     )
     robustness = circuit_robustness(tops)
     for table_name, table in {
-        "accuracy": accuracy, "summary": summary, "cka": cka, "patching": patching,
+        "accuracy": accuracy,
+        "summary": summary,
+        "cka": cka,
+        "patching": patching,
         "robustness": robustness,
     }.items():
         write_parquet(table.assign(seed=seed), f"data/cross_dataset/{table_name}.parquet")
@@ -48,7 +54,8 @@ def main() -> None:
             "cross_dataset_accuracy": summary["value"].mean(),
             "feature_transferability": cka["value"].mean(),
             "circuit_robustness": robustness.loc[
-                robustness.comparison == "across_datasets", "value"].mean(),
+                robustness.comparison == "across_datasets", "value"
+            ].mean(),
         },
         "metrics/cross_dataset.json",
     )

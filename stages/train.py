@@ -34,8 +34,12 @@ def main() -> None:
     heldout = faces.attributes[split == "heldout"].sort_values(["source_id", "image_id"])
     heldout = heldout.drop_duplicates("source_id").head(params.train.eval_images)
     accuracy = accuracy_table(
-        result.unet, result.scheduler, images_to_tensor(faces.images[heldout.index.to_numpy()]),
-        heldout["image_id"].to_numpy(), params.probe.timesteps, seed=params.probe.seed,
+        result.unet,
+        result.scheduler,
+        images_to_tensor(faces.images[heldout.index.to_numpy()]),
+        heldout["image_id"].to_numpy(),
+        params.probe.timesteps,
+        seed=params.probe.seed,
     )
     accuracy.insert(0, "dataset", args.dataset)
     accuracy.insert(1, "seed", args.seed)

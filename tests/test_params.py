@@ -66,9 +66,19 @@ def test_stage_with_bad_params_exits_nonzero_with_one_line_and_writes_nothing(tm
     params = write(tmp_path, data)
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, str(ROOT / "stages/generate_synthetic.py"), "--params", str(params),
-         "--out", str(out), "--metrics", str(tmp_path / "m.json")],
-        capture_output=True, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "stages/generate_synthetic.py"),
+            "--params",
+            str(params),
+            "--out",
+            str(out),
+            "--metrics",
+            str(tmp_path / "m.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

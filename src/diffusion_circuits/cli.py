@@ -16,7 +16,9 @@ _INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError,
 
 def stage_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument(
+        "--params", default="params.yaml", help="params file (default: %(default)s)"
+    )
     return parser
 
 

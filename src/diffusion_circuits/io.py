@@ -91,9 +91,8 @@ def write_text(text: str, path: str | Path) -> None:
 
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path) -> None:

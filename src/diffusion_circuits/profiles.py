@@ -43,9 +43,7 @@ def apply_profile(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str
 
 
 def set_arguments(overrides: dict[str, Any]) -> list[str]:
-    return [
-        arg for key, value in overrides.items() for arg in ("-S", f"{key}={json.dumps(value)}")
-    ]
+    return [arg for key, value in overrides.items() for arg in ("-S", f"{key}={json.dumps(value)}")]
 
 
 def main() -> None:

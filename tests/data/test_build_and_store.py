@@ -48,8 +48,10 @@ def test_both_datasets_share_format_and_round_trip(tmp_path):
 
 def test_celeba_source_is_matched_and_recorded(tmp_path, celeba_fixture):
     root = celeba_fixture(tmp_path / "celeba", n=30)
-    p = params(natural={"source": "celeba", "celeba_dir": str(root), "n_images": 12},
-               data={"colour": "rgb"})
+    p = params(
+        natural={"source": "celeba", "celeba_dir": str(root), "n_images": 12},
+        data={"colour": "rgb"},
+    )
     synthetic, _ = build_synthetic(p)
     natural, summary = build_natural(p, synthetic.attributes)
     assert len(natural.images) == 12 and natural.masks.shape == (12, 32, 32)

@@ -13,8 +13,14 @@ def test_reads_a_real_layout_folder(tmp_path, celeba_fixture):
     assert table["expression"].tolist() == ["smiling", "neutral"] * 3
     assert table["gender"].tolist() == ["male", "female", "female"] * 2
     assert table["source"].eq("celeba").all() and table["celeba_Smiling"].dtype == bool
-    assert counts == {"n_listed": 6, "n_loaded": 6, "n_skipped_missing": 0,
-                      "n_skipped_corrupt": 0, "n_skipped_greyscale": 0, "n_skipped_size": 0}
+    assert counts == {
+        "n_listed": 6,
+        "n_loaded": 6,
+        "n_skipped_missing": 0,
+        "n_skipped_corrupt": 0,
+        "n_skipped_greyscale": 0,
+        "n_skipped_size": 0,
+    }
     # Landmark-derived masks: the mouth label lies where the mouth corners map to.
     scale = 32 / (CROP[2] - CROP[0])
     mouth_y = round((153 - CROP[1]) * scale)
@@ -46,8 +52,9 @@ def test_no_landmarks_means_no_masks(tmp_path, celeba_fixture):
         ("wrong_size_index", "000003.jpg: not 178x218", "n_skipped_size"),
     ],
 )
-def test_bad_images_error_or_are_skipped_and_counted(tmp_path, celeba_fixture, defect, message,
-                                                     counter):
+def test_bad_images_error_or_are_skipped_and_counted(
+    tmp_path, celeba_fixture, defect, message, counter
+):
     root = celeba_fixture(tmp_path / "celeba", n=5, **{defect: 2})
     with pytest.raises(CelebAError, match=message) as info:
         read_celeba(root, 16)

@@ -29,8 +29,10 @@ def test_expansion_keeps_originals_first_and_copies_tied_to_their_source():
         source = table["source_id"][copy]
         original, augmented = a.images[source, ..., 0], a.images[copy, ..., 0]
         assert not np.array_equal(original, augmented)
-        mirrored = max(np.corrcoef(original.ravel(), augmented.ravel())[0, 1],
-                       np.corrcoef(original[:, ::-1].ravel(), augmented.ravel())[0, 1])
+        mirrored = max(
+            np.corrcoef(original.ravel(), augmented.ravel())[0, 1],
+            np.corrcoef(original[:, ::-1].ravel(), augmented.ravel())[0, 1],
+        )
         assert mirrored > 0.5
 
 

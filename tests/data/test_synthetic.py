@@ -43,7 +43,9 @@ def test_attribute_correlations_hold():
     old = table["age"] == "old"
     grey = table["hair_colour"] == "grey"
     assert table.loc[male, "facial_hair"].mean() == pytest.approx(P_FACIAL_HAIR["male"], abs=0.02)
-    assert table.loc[~male, "facial_hair"].mean() == pytest.approx(P_FACIAL_HAIR["female"], abs=0.01)
+    assert table.loc[~male, "facial_hair"].mean() == pytest.approx(
+        P_FACIAL_HAIR["female"], abs=0.01
+    )
     assert grey[old].mean() == pytest.approx(HAIR_COLOUR_PROBS["old"][3], abs=0.03)
     assert grey[~old].mean() == pytest.approx(HAIR_COLOUR_PROBS["young"][3], abs=0.01)
     assert table.loc[old, "glasses"].mean() == pytest.approx(P_GLASSES["old"], abs=0.03)
@@ -65,7 +67,9 @@ def test_changing_one_attribute_changes_only_its_region():
     rows = np.nonzero(changed.any(axis=1))[0]
     mouth = (labels == PART_LABELS["mouth"]) | (smiling_labels == PART_LABELS["mouth"])
     mouth_rows = np.nonzero(mouth.any(axis=1))[0]
-    assert changed.any() and rows.min() >= mouth_rows.min() - 4 and rows.max() <= mouth_rows.max() + 4
+    assert (
+        changed.any() and rows.min() >= mouth_rows.min() - 4 and rows.max() <= mouth_rows.max() + 4
+    )
     changed = np.abs(glasses.astype(int) - neutral.astype(int)).sum(-1) > 0
     rows = np.nonzero(changed.any(axis=1))[0]
     eye_rows = np.nonzero((labels == PART_LABELS["eyes"]).any(axis=1))[0]
@@ -79,14 +83,16 @@ def test_greyscale_replicates_luminance():
 
 
 def test_marginals_by_hand():
-    table = pd.DataFrame({
-        "expression": ["smiling", "neutral", "smiling", "smiling"],
-        "gender": ["male", "female", "female", "female"],
-        "age": ["old", "young", "young", "young"],
-        "glasses": [True, False, False, False],
-        "facial_hair": [True, False, False, False],
-        "hair_colour": ["grey", "black", "blond", "blond"],
-    })
+    table = pd.DataFrame(
+        {
+            "expression": ["smiling", "neutral", "smiling", "smiling"],
+            "gender": ["male", "female", "female", "female"],
+            "age": ["old", "young", "young", "young"],
+            "glasses": [True, False, False, False],
+            "facial_hair": [True, False, False, False],
+            "hair_colour": ["grey", "black", "blond", "blond"],
+        }
+    )
     marginals = attribute_marginals(table)
     assert marginals["smiling"] == 0.75 and marginals["male"] == 0.25
     assert marginals["young"] == 0.75 and marginals["blond_hair"] == 0.5

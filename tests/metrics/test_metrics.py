@@ -28,7 +28,9 @@ def test_entropy_and_specialisation_worked_by_hand():
     n = 16
     uniform = torch.full((2, 3, 5, n), 1.0 / n)
     assert torch.allclose(head_entropy(uniform), torch.full((2, 3), 4.0, dtype=torch.float64))
-    assert torch.allclose(specialisation(head_entropy(uniform), n), torch.zeros(2, 3, dtype=torch.float64))
+    assert torch.allclose(
+        specialisation(head_entropy(uniform), n), torch.zeros(2, 3, dtype=torch.float64)
+    )
     one_hot = torch.zeros(1, 1, 4, n)
     one_hot[..., 3] = 1.0
     assert head_entropy(one_hot).item() == 0.0
@@ -76,7 +78,9 @@ def test_plugin_mi_matches_sklearn_and_a_2x2_table():
 
 def test_information_flow_efficiency_properties():
     f = torch.randn(4, 8, 16, 16, generator=GEN)
-    assert torch.allclose(information_flow_efficiency(f, f, bins=8), torch.ones(4, dtype=torch.float64))
+    assert torch.allclose(
+        information_flow_efficiency(f, f, bins=8), torch.ones(4, dtype=torch.float64)
+    )
     monotone = torch.exp(f)  # a monotone transform of every channel keeps MI
     assert information_flow_efficiency(f[:, :1], monotone[:, :1], bins=8).min() > 0.99
     independent = torch.randn(4, 8, 32, 32, generator=GEN)
@@ -89,7 +93,9 @@ def test_information_flow_efficiency_properties():
 def test_impact_and_participation_ratio():
     base = torch.tensor([0.3, 0.5])
     assert torch.equal(impact(base, base), torch.zeros(2, dtype=torch.float64))
-    pr = participation_ratio(torch.tensor([[0.2] * 5, [0.0, 0.0, 0.7, 0.0, 0.0], [1.0, -3.0, 1.0, 0, 0]]))
+    pr = participation_ratio(
+        torch.tensor([[0.2] * 5, [0.0, 0.0, 0.7, 0.0, 0.0], [1.0, -3.0, 1.0, 0, 0]])
+    )
     assert pr[0].item() == pytest.approx(1.0)
     assert pr[1].item() == pytest.approx(1 / 5)
     assert pr[2].item() == pytest.approx(4 / (5 * 2))  # negatives clipped
@@ -115,11 +121,14 @@ def test_head_roles_from_hand_made_maps():
     texture = rng.random((2, 8, 8))
     masks = np.zeros((2, 8, 8), dtype=np.uint8)
     masks[:, 2:4, 1:7] = PART_LABELS["eyes"]
-    saliency = torch.stack([
-        torch.from_numpy(edge.reshape(2, 64)),
-        torch.from_numpy((masks == PART_LABELS["eyes"]).reshape(2, 64).astype(float)),
-        torch.full((2, 64), 1 / 64, dtype=torch.float64),
-    ], dim=1)
+    saliency = torch.stack(
+        [
+            torch.from_numpy(edge.reshape(2, 64)),
+            torch.from_numpy((masks == PART_LABELS["eyes"]).reshape(2, 64).astype(float)),
+            torch.full((2, 64), 1 / 64, dtype=torch.float64),
+        ],
+        dim=1,
+    )
     scores = role_scores(saliency, edge, texture, masks, PART_LABELS)
     head0 = scores[scores["head"] == 0]
     assert np.allclose(head0["edge_score"], 1.0)
@@ -127,7 +136,9 @@ def test_head_roles_from_hand_made_maps():
     assert np.allclose(head1["semantic_score"], 1.0) and set(head1["semantic_part"]) == {"eyes"}
     assert scores.loc[scores["head"] == 2, "edge_score"].isna().all()  # constant saliency
     scores["hook"] = "mid.attn.0"
-    spec = pd.DataFrame({"hook": "mid.attn.0", "head": [0, 1, 2], "specialisation": [0.3, 0.3, 0.0]})
+    spec = pd.DataFrame(
+        {"hook": "mid.attn.0", "head": [0, 1, 2], "specialisation": [0.3, 0.3, 0.0]}
+    )
     roles = assign_roles(scores, spec, global_threshold=0.05)
     assert roles["role"].tolist() == ["edge", "semantic", "global"]
     assert roles.loc[1, "semantic_part"] == "eyes"

@@ -71,8 +71,9 @@ def test_resume_after_kill_gives_the_same_weights(tmp_path, tiny_params, monkeyp
         train_ddpm(data(), tiny_params, 0, tmp_path / "out", tmp_path / "resume", progress=False)
     assert (tmp_path / "resume" / "state.pt").exists() and not (tmp_path / "out").exists()
     monkeypatch.setattr(training, "batch_for_step", real_batch)
-    resumed = train_ddpm(data(), tiny_params, 0, tmp_path / "out", tmp_path / "resume",
-                         progress=False)
+    resumed = train_ddpm(
+        data(), tiny_params, 0, tmp_path / "out", tmp_path / "resume", progress=False
+    )
     assert resumed.resumed_from == 3
     got = weights(resumed.unet)
     assert all(torch.equal(reference[k], got[k]) for k in reference)
@@ -91,7 +92,11 @@ def test_sampler_returns_samples_and_trajectory(tiny_params):
     from diffusion_circuits.model.factory import build_scheduler
 
     trajectory = sample_trajectory(
-        unet, build_scheduler(tiny_params.scheduler), n=2, seed=0, num_inference_steps=10,
+        unet,
+        build_scheduler(tiny_params.scheduler),
+        n=2,
+        seed=0,
+        num_inference_steps=10,
         record=[900, 500, 100],
     )
     assert trajectory.samples.shape == (2, 3, 16, 16)

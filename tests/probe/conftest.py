@@ -4,29 +4,43 @@ from diffusers import UNet2DModel
 
 ARCHITECTURES = {
     "paper": dict(
-        block_out_channels=(16, 32, 64), down_block_types=("DownBlock2D",) * 3,
-        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), attention_head_dim=8,
+        block_out_channels=(16, 32, 64),
+        down_block_types=("DownBlock2D",) * 3,
+        up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        attention_head_dim=8,
     ),
     "attn_everywhere": dict(
         block_out_channels=(16, 32, 32),
         down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=8, layers_per_block=2,
+        attention_head_dim=8,
+        layers_per_block=2,
     ),
     "two_levels_no_mid_attention": dict(
-        block_out_channels=(16, 32), down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-        up_block_types=("AttnUpBlock2D", "UpBlock2D"), attention_head_dim=16, add_attention=False,
+        block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=16,
+        add_attention=False,
     ),
     "four_levels": dict(
-        block_out_channels=(16, 16, 32, 32), down_block_types=("DownBlock2D",) * 4,
-        up_block_types=("UpBlock2D",) * 4, attention_head_dim=8,
+        block_out_channels=(16, 16, 32, 32),
+        down_block_types=("DownBlock2D",) * 4,
+        up_block_types=("UpBlock2D",) * 4,
+        attention_head_dim=8,
     ),
 }
 
 
 def make_unet(kind: str = "paper", seed: int = 0) -> UNet2DModel:
-    config = {"sample_size": 16, "in_channels": 3, "out_channels": 3, "layers_per_block": 1,
-              "norm_num_groups": 8, **ARCHITECTURES[kind]}
+    config = {
+        "sample_size": 16,
+        "in_channels": 3,
+        "out_channels": 3,
+        "layers_per_block": 1,
+        "norm_num_groups": 8,
+        **ARCHITECTURES[kind],
+    }
     torch.manual_seed(seed)
     return UNet2DModel(**config).eval()
 

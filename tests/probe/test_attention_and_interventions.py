@@ -1,7 +1,7 @@
 import pytest
 import torch
-from conftest import assert_clean, inputs, make_unet
 
+from conftest import assert_clean, inputs, make_unet
 from diffusion_circuits.probe import (
     AttentionPerturbation,
     BottleneckCut,
@@ -50,13 +50,14 @@ def test_explicit_path_without_change_matches_the_fused_kernel(unet):
 def test_head_ablation_acts_only_through_that_head(unet):
     probe = Probe(unet)
     _, clean = run(unet, probe, names=[f"{ATTN}.z", ATTN, "up.0.resnet.0"])
-    _, ablated = run(unet, probe, HeadAblation(ATTN, head=3),
-                     names=[f"{ATTN}.z", ATTN, "up.0.resnet.0"])
+    _, ablated = run(
+        unet, probe, HeadAblation(ATTN, head=3), names=[f"{ATTN}.z", ATTN, "up.0.resnet.0"]
+    )
     others = [h for h in range(8) if h != 3]
     assert torch.equal(clean[f"{ATTN}.z"][:, others], ablated[f"{ATTN}.z"][:, others])
     assert (ablated[f"{ATTN}.z"][:, 3] == 0).all()
     weight = unet.up_blocks[0].attentions[0].to_out[0].weight  # [C, heads*head_dim]
-    head_slice = weight[:, 3 * 8:4 * 8]
+    head_slice = weight[:, 3 * 8 : 4 * 8]
     expected = -(clean[f"{ATTN}.z"][:, 3] @ head_slice.T)  # [B, queries, C]
     change = (ablated[ATTN] - clean[ATTN]).flatten(2).transpose(1, 2)
     assert torch.allclose(change, expected, atol=1e-5)
@@ -64,8 +65,9 @@ def test_head_ablation_acts_only_through_that_head(unet):
 
 def test_attention_perturbations(unet):
     probe = Probe(unet)
-    _, uniform = run(unet, probe, AttentionPerturbation(ATTN, "uniform", head=2),
-                     names=f"{ATTN}.pattern")
+    _, uniform = run(
+        unet, probe, AttentionPerturbation(ATTN, "uniform", head=2), names=f"{ATTN}.pattern"
+    )
     pattern = uniform[f"{ATTN}.pattern"]
     assert torch.allclose(pattern[:, 2], torch.full_like(pattern[:, 2], 1 / 16))
     assert not torch.allclose(pattern[:, 1], torch.full_like(pattern[:, 1], 1 / 16))
@@ -73,8 +75,12 @@ def test_attention_perturbations(unet):
     noisy_b, _ = run(unet, probe, AttentionPerturbation(ATTN, "logit_noise", strength=2.0, seed=5))
     assert torch.equal(noisy_a, noisy_b)  # common random numbers
     _, clean = run(unet, probe, names=f"{ATTN}.pattern")
-    _, hot = run(unet, probe, AttentionPerturbation(ATTN, "temperature", strength=4.0),
-                 names=f"{ATTN}.pattern")
+    _, hot = run(
+        unet,
+        probe,
+        AttentionPerturbation(ATTN, "temperature", strength=4.0),
+        names=f"{ATTN}.pattern",
+    )
     entropy = lambda p: -(p * p.clamp_min(1e-12).log()).sum(-1).mean()  # noqa: E731
     assert entropy(hot[f"{ATTN}.pattern"]) > entropy(clean[f"{ATTN}.pattern"])
 
@@ -87,9 +93,11 @@ def test_mean_ablation_with_the_mean_of_identical_images_changes_nothing(unet):
     means = probe.reference_means(repeated, times, names=["mid", "down.1.resnet.0", f"{ATTN}.z"])
     with torch.no_grad():
         clean = unet(x, t).sample
-        with probe.intervene(MeanAblation("mid", means["mid"]),
-                             MeanAblation("down.1.resnet.0", means["down.1.resnet.0"]),
-                             HeadAblation(ATTN, 2, mode="mean", mean=means[f"{ATTN}.z"])):
+        with probe.intervene(
+            MeanAblation("mid", means["mid"]),
+            MeanAblation("down.1.resnet.0", means["down.1.resnet.0"]),
+            HeadAblation(ATTN, 2, mode="mean", mean=means[f"{ATTN}.z"]),
+        ):
             same = unet(x, t).sample
         with probe.intervene(ZeroAblation("mid")):
             different = unet(x, t).sample
@@ -124,13 +132,17 @@ def test_patching_and_resampling():
             assert torch.equal(model_a(x, t).sample, eps_b)
         with probe_a.intervene(Patch("mid", cache_b["mid"])):
             assert not torch.allclose(model_a(x, t).sample, eps_a)
-        with pytest.raises(ValueError, match="patch for mid has shape"), \
-                probe_a.intervene(Patch("mid", cache_b["mid"][:1])):
+        with (
+            pytest.raises(ValueError, match="patch for mid has shape"),
+            probe_a.intervene(Patch("mid", cache_b["mid"][:1])),
+        ):
             model_a(x, t)
         source = torch.stack([cache_a["mid"][0]] * 5)
         generator = torch.Generator().manual_seed(0)
-        with probe_a.intervene(ResampleAblation("mid", source, generator)), \
-                probe_a.capture("mid") as cache:
+        with (
+            probe_a.intervene(ResampleAblation("mid", source, generator)),
+            probe_a.capture("mid") as cache,
+        ):
             model_a(x, t)
         assert all(torch.equal(row, cache_a["mid"][0]) for row in cache["mid"])
         with probe_a.intervene(FeatureScaling("mid", 2.0)), probe_a.capture("mid") as cache:

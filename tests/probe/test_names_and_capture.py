@@ -1,7 +1,7 @@
 import pytest
 import torch
-from conftest import assert_clean, inputs, make_unet
 
+from conftest import assert_clean, inputs, make_unet
 from diffusion_circuits.probe import LAYER_GROUPS, Probe, ZeroAblation, run_with_cache
 
 
@@ -23,7 +23,9 @@ def test_structure_is_discovered_not_typed():
     paper = Probe(make_unet("paper"))
     assert paper.attention_heads == {"mid.attn.0": 8, "up.0.attn.0": 8, "up.0.attn.1": 8}
     assert paper.layer_groups["encoder_early"][:2] == ["conv_in", "skip.0"]
-    assert "mid" in paper.layer_groups["middle"] and "conv_out" in paper.layer_groups["decoder_late"]
+    assert (
+        "mid" in paper.layer_groups["middle"] and "conv_out" in paper.layer_groups["decoder_late"]
+    )
     assert paper.module_path("up.0.attn.1.pattern") == "up_blocks.0.attentions.1 (pattern)"
     assert paper.module_path("down.1.downsample") == "down_blocks.1.downsamplers.0"
     other = Probe(make_unet("attn_everywhere"))
@@ -46,7 +48,9 @@ def test_capture_is_bit_identical_and_leaves_nothing(any_unet):
     assert torch.equal(plain, eps)
     assert_clean(any_unet)
     probe = Probe(any_unet)
-    assert set(cache) == set(probe.hook_points) - {"time_emb"} or set(cache) == set(probe.hook_points)
+    assert set(cache) == set(probe.hook_points) - {"time_emb"} or set(cache) == set(
+        probe.hook_points
+    )
     assert torch.equal(cache["conv_out"], plain)
     for k, source in enumerate(probe._map.skip_sources):
         assert torch.equal(cache[f"skip.{k}"], cache[source])  # skip map matches the forward
@@ -55,10 +59,13 @@ def test_capture_is_bit_identical_and_leaves_nothing(any_unet):
 def test_exception_inside_contexts_leaves_no_hooks(unet):
     probe = Probe(unet)
     x, t = inputs()
-    with pytest.raises(RuntimeError, match="boom"), probe.capture():
-        with probe.intervene(ZeroAblation("mid"), ZeroAblation("skip.1")):
-            unet(x, t)
-            raise RuntimeError("boom")
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        probe.capture(),
+        probe.intervene(ZeroAblation("mid"), ZeroAblation("skip.1")),
+    ):
+        unet(x, t)
+        raise RuntimeError("boom")
     assert_clean(unet)
 
     class Exploding(ZeroAblation):

@@ -33,7 +33,9 @@ class ActivationSummaries:
     saliency: dict[str, np.ndarray]  # "<hook>@t<t>" -> float16 [N, heads, keys]
 
 
-def _frame(ids: np.ndarray, timestep: int, hook: str, group: str, metric: str, values) -> pd.DataFrame:
+def _frame(
+    ids: np.ndarray, timestep: int, hook: str, group: str, metric: str, values
+) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "image_id": ids,
@@ -96,8 +98,14 @@ def summarise_activations(
                 cache[upstream].float(), cache[downstream].float(), bins=ife_bins
             )
             flow_rows.append(
-                _frame(ids, t, f"{upstream}->{downstream}", probe.group_of(downstream),
-                       "information_flow_efficiency", efficiency)
+                _frame(
+                    ids,
+                    t,
+                    f"{upstream}->{downstream}",
+                    probe.group_of(downstream),
+                    "information_flow_efficiency",
+                    efficiency,
+                )
             )
         for hook in attention:
             pattern = cache[f"{hook}.pattern"].float()

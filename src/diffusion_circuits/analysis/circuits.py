@@ -31,7 +31,7 @@ def circuit_complexity(interventions: pd.DataFrame) -> pd.DataFrame:
     """
     rows = _component_impacts(interventions)
     wide = rows.pivot_table(index=["image_id", "timestep"], columns="target", values="value")
-    ratio = participation_ratio(torch.from_numpy(wide.to_numpy(dtype=np.float64)))
+    ratio = participation_ratio(torch.tensor(wide.to_numpy(dtype=np.float64)))
     out = wide.index.to_frame(index=False)
     out["metric"] = "circuit_complexity"
     out["value"] = ratio.numpy()
@@ -60,9 +60,7 @@ def circuit_robustness(tops: pd.DataFrame) -> pd.DataFrame:
     "across_timesteps" within one dataset), ``dataset``, ``timestep``, ``timestep_b``,
     ``metric="top_k_overlap"``, ``value``.
     """
-    sets = {
-        key: set(group["target"]) for key, group in tops.groupby(["dataset", "timestep"])
-    }
+    sets = {key: set(group["target"]) for key, group in tops.groupby(["dataset", "timestep"])}
     datasets = sorted({d for d, _ in sets})
     timesteps = sorted({t for _, t in sets})
     rows = []

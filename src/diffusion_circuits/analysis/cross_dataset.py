@@ -32,7 +32,9 @@ __all__ = [
 ]
 
 
-def cross_accuracy(models: list[TrainedModel], timesteps, seed: int, batch_size: int) -> pd.DataFrame:
+def cross_accuracy(
+    models: list[TrainedModel], timesteps, seed: int, batch_size: int
+) -> pd.DataFrame:
     """Accuracy of every model on every dataset's probe images.
 
     Returns ``model, dataset, image_id, timestep, metric, value`` (accuracy and noise_mse).
@@ -40,8 +42,15 @@ def cross_accuracy(models: list[TrainedModel], timesteps, seed: int, batch_size:
     frames = []
     for model in models:
         for data in models:
-            table = accuracy_table(model.unet, model.scheduler, data.probe_set.x0,
-                                   data.probe_set.image_ids, timesteps, seed, batch_size)
+            table = accuracy_table(
+                model.unet,
+                model.scheduler,
+                data.probe_set.x0,
+                data.probe_set.image_ids,
+                timesteps,
+                seed,
+                batch_size,
+            )
             table.insert(0, "model", model.dataset)
             table.insert(1, "dataset", data.dataset)
             frames.append(table)
@@ -92,19 +101,28 @@ def cross_model_patching(
         donor = next(m for m in models if m is not receiver)
         targets = {g: hooks[-1] for g, hooks in _group_hooks(Probe(receiver.unet)).items()}
         receiving, giving = Probe(receiver.unet), Probe(donor.unet)
-        for batch in noised_batches(receiver.scheduler, receiver.probe_set, timesteps, seed,
-                                    batch_size):
+        for batch in noised_batches(
+            receiver.scheduler, receiver.probe_set, timesteps, seed, batch_size
+        ):
             base = noise_mse(receiver.unet(batch.x_t, batch.t).sample, batch.eps)
             with giving.capture(names=list(targets.values())) as donor_cache:
                 donor.unet(batch.x_t, batch.t)
             for group, hook in targets.items():
                 with receiving.intervene(Patch(hook, donor_cache[hook])):
                     mse = noise_mse(receiver.unet(batch.x_t, batch.t).sample, batch.eps)
-                rows.append(pd.DataFrame({
-                    "model": receiver.dataset, "donor": donor.dataset,
-                    "image_id": batch.image_ids, "timestep": batch.timestep, "target": group,
-                    "metric": "impact", "value": impact(mse, base).double().numpy(),
-                }))
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "model": receiver.dataset,
+                            "donor": donor.dataset,
+                            "image_id": batch.image_ids,
+                            "timestep": batch.timestep,
+                            "target": group,
+                            "metric": "impact",
+                            "value": impact(mse, base).double().numpy(),
+                        }
+                    )
+                )
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
@@ -118,4 +136,3 @@ def summarise_cross(accuracy: pd.DataFrame) -> pd.DataFrame:
         for d in other:
             rows.append((model, d, timestep, "cross_dataset_accuracy", row[d] / row[model]))
     return pd.DataFrame(rows, columns=["model", "dataset", "timestep", "metric", "value"])
-

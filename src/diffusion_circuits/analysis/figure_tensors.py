@@ -27,7 +27,10 @@ def figure_tensors(model: TrainedModel, params: Params) -> dict[str, np.ndarray]
     """
     n = params.probe.n_figure_images
     trajectory = sample_trajectory(
-        model.unet, model.scheduler, n=n, seed=params.probe.seed,
+        model.unet,
+        model.scheduler,
+        n=n,
+        seed=params.probe.seed,
         record=list(params.probe.timesteps),
     )
     probe = Probe(model.unet)

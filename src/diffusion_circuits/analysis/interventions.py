@@ -19,10 +19,9 @@ MSE_base`` measures the intervention alone. Families:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
@@ -82,80 +81,120 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
     """Every intervention the analysis runs, in a fixed order."""
     specs: list[InterventionSpec] = []
     for group, hooks in _group_hooks(probe).items():
-        specs.append(InterventionSpec(
-            "layer_ablation", group, "zero", lambda m, r, g, hooks=hooks: [ZeroAblation(h) for h in hooks]
-        ))
-        specs.append(InterventionSpec(
-            "layer_ablation", group, "mean",
-            lambda m, r, g, hooks=hooks: [MeanAblation(h, m[h]) for h in hooks],
-        ))
-        specs.append(InterventionSpec(
-            "layer_ablation", group, "resample",
-            lambda m, r, g, hooks=hooks: [ResampleAblation(h, r[h], g) for h in hooks],
-        ))
+        specs.append(
+            InterventionSpec(
+                "layer_ablation",
+                group,
+                "zero",
+                lambda m, r, g, hooks=hooks: [ZeroAblation(h) for h in hooks],
+            )
+        )
+        specs.append(
+            InterventionSpec(
+                "layer_ablation",
+                group,
+                "mean",
+                lambda m, r, g, hooks=hooks: [MeanAblation(h, m[h]) for h in hooks],
+            )
+        )
+        specs.append(
+            InterventionSpec(
+                "layer_ablation",
+                group,
+                "resample",
+                lambda m, r, g, hooks=hooks: [ResampleAblation(h, r[h], g) for h in hooks],
+            )
+        )
         for factor in params.scaling_factors:
-            specs.append(InterventionSpec(
-                "feature_scaling", group, f"x{factor:g}",
-                lambda m, r, g, last=hooks[-1], f=factor: [FeatureScaling(last, f)],
-            ))
+            specs.append(
+                InterventionSpec(
+                    "feature_scaling",
+                    group,
+                    f"x{factor:g}",
+                    lambda m, r, g, last=hooks[-1], f=factor: [FeatureScaling(last, f)],
+                )
+            )
     for attn, n_heads in probe.attention_heads.items():
         for head in range(n_heads):
-            specs.append(InterventionSpec(
-                "component_ablation", f"{attn}.head.{head}", "mean",
-                lambda m, r, g, attn=attn, head=head: [
-                    HeadAblation(attn, head, mode="mean", mean=m[f"{attn}.head_mean"])
-                ],
-            ))
+            specs.append(
+                InterventionSpec(
+                    "component_ablation",
+                    f"{attn}.head.{head}",
+                    "mean",
+                    lambda m, r, g, attn=attn, head=head: [
+                        HeadAblation(attn, head, mode="mean", mean=m[f"{attn}.z"])
+                    ],
+                )
+            )
         for kind, strength in (
-            ("uniform", 1.0), ("logit_noise", params.logit_noise), ("temperature", params.temperature)
+            ("uniform", 1.0),
+            ("logit_noise", params.logit_noise),
+            ("temperature", params.temperature),
         ):
-            specs.append(InterventionSpec(
-                "attention_perturbation", attn, kind,
-                lambda m, r, g, attn=attn, kind=kind, s=strength: [
-                    AttentionPerturbation(attn, kind=kind, strength=s, seed=0)
-                ],
-            ))
+            specs.append(
+                InterventionSpec(
+                    "attention_perturbation",
+                    attn,
+                    kind,
+                    lambda m, r, g, attn=attn, kind=kind, s=strength: [
+                        AttentionPerturbation(attn, kind=kind, strength=s, seed=0)
+                    ],
+                )
+            )
     for resnet in probe.resnets:
-        specs.append(InterventionSpec(
-            "component_ablation", resnet, "mean", lambda m, r, g, h=resnet: [MeanAblation(h, m[h])]
-        ))
+        specs.append(
+            InterventionSpec(
+                "component_ablation",
+                resnet,
+                "mean",
+                lambda m, r, g, h=resnet: [MeanAblation(h, m[h])],
+            )
+        )
     skips = [h for h in probe.hook_points if h.startswith("skip.")]
     for skip in skips:
         k = _skip_index(skip)
-        specs.append(InterventionSpec(
-            "circuit_interruption", skip, "zero", lambda m, r, g, k=k: [SkipCut(k, mode="zero")]
-        ))
-        specs.append(InterventionSpec(
-            "circuit_interruption", skip, "mean",
-            lambda m, r, g, k=k, s=skip: [SkipCut(k, mode="mean", mean=m[s])],
-        ))
-    specs.append(InterventionSpec(
-        "circuit_interruption", "bottleneck", "zero", lambda m, r, g: [BottleneckCut(mode="zero")]
-    ))
-    specs.append(InterventionSpec(
-        "circuit_interruption", "bottleneck", "mean",
-        lambda m, r, g: [BottleneckCut(mode="mean", mean=m["mid"])],
-    ))
+        specs.append(
+            InterventionSpec(
+                "circuit_interruption", skip, "zero", lambda m, r, g, k=k: [SkipCut(k, mode="zero")]
+            )
+        )
+        specs.append(
+            InterventionSpec(
+                "circuit_interruption",
+                skip,
+                "mean",
+                lambda m, r, g, k=k, s=skip: [SkipCut(k, mode="mean", mean=m[s])],
+            )
+        )
+    specs.append(
+        InterventionSpec(
+            "circuit_interruption",
+            "bottleneck",
+            "zero",
+            lambda m, r, g: [BottleneckCut(mode="zero")],
+        )
+    )
+    specs.append(
+        InterventionSpec(
+            "circuit_interruption",
+            "bottleneck",
+            "mean",
+            lambda m, r, g: [BottleneckCut(mode="mean", mean=m["mid"])],
+        )
+    )
     return specs
 
 
-def _reference(probe: Probe, unet: UNet2DModel, reference_x0: torch.Tensor, scheduler,
-               timestep: int, seed: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def _reference(
+    probe: Probe, unet: UNet2DModel, reference_x0: torch.Tensor, scheduler, timestep: int, seed: int
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Per-hook means and the raw activations of the reference images at ``timestep``."""
     x_t, _, t = add_noise(scheduler, reference_x0, timestep, seed + 1)
-    names = [h for h in probe.hook_points if "." not in h or not h.split(".")[-1] in
-             ("q", "k", "v", "pattern", "out")]
+    names = [h for h in probe.hook_points if h.split(".")[-1] not in ("q", "k", "v", "pattern")]
     with probe.capture(names=names) as cache:
         unet(x_t, t)
-    activations = {name: cache[name] for name in names}
-    means = {name: value.mean(dim=0) for name, value in activations.items()}
-    means.update(probe.head_output_means(x_t, t))
-    return means, activations
-
-
-def _batched(specs, size) -> Iterator[list]:
-    for start in range(0, len(specs), size):
-        yield specs[start:start + size]
+    means = {name: value.mean(dim=0) for name, value in cache.items()}
+    return means, cache
 
 
 @torch.no_grad()
@@ -188,8 +227,11 @@ def run_interventions(
     for batch in batches:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
             if batch.timestep not in references:
-                references = {batch.timestep: _reference(
-                    probe, unet, reference_x0, scheduler, batch.timestep, seed)}
+                references = {
+                    batch.timestep: _reference(
+                        probe, unet, reference_x0, scheduler, batch.timestep, seed
+                    )
+                }
             means, activations = references[batch.timestep]
             base = noise_mse(unet(batch.x_t, batch.t).sample.float(), batch.eps)
             for spec in specs:
@@ -197,17 +239,23 @@ def run_interventions(
                 with probe.intervene(*spec.build(means, activations, generator)):
                     mse = noise_mse(unet(batch.x_t, batch.t).sample.float(), batch.eps)
                 for metric, values in (
-                    ("mse_base", base), ("mse_int", mse), ("impact", impact(mse, base)),
+                    ("mse_base", base),
+                    ("mse_int", mse),
+                    ("impact", impact(mse, base)),
                 ):
-                    rows.append(pd.DataFrame({
-                        "image_id": batch.image_ids,
-                        "timestep": batch.timestep,
-                        "family": spec.family,
-                        "target": spec.target,
-                        "method": spec.method,
-                        "metric": metric,
-                        "value": values.double().numpy(),
-                    }))
+                    rows.append(
+                        pd.DataFrame(
+                            {
+                                "image_id": batch.image_ids,
+                                "timestep": batch.timestep,
+                                "family": spec.family,
+                                "target": spec.target,
+                                "method": spec.method,
+                                "metric": metric,
+                                "value": values.double().numpy(),
+                            }
+                        )
+                    )
                 bar.update()
     bar.close()
     return pd.concat(rows, ignore_index=True)

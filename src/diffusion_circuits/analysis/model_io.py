@@ -28,7 +28,9 @@ class TrainedModel:
     probe_set: ProbeSet
 
 
-def load_trained(params: Params, dataset: str, seed: int, root: str | Path = "data") -> TrainedModel:
+def load_trained(
+    params: Params, dataset: str, seed: int, root: str | Path = "data"
+) -> TrainedModel:
     root = Path(root)
     torch.set_num_threads(params.train.num_threads)
     unet, scheduler = load_checkpoint(root / "models" / f"{dataset}-seed{seed}", params.model)

@@ -32,7 +32,9 @@ def _summary(faces: FaceSet, started: float, **extra: Any) -> dict[str, Any]:
     return {
         "n_images": len(attributes),
         "n_distinct_sources": int(attributes["source_id"].nunique()),
-        "n_heldout_sources": int(attributes.loc[attributes.split == "heldout", "source_id"].nunique()),
+        "n_heldout_sources": int(
+            attributes.loc[attributes.split == "heldout", "source_id"].nunique()
+        ),
         "resolution": int(faces.images.shape[1]),
         "has_part_masks": faces.masks is not None,
         "mean_pixel": float(faces.images.mean()),

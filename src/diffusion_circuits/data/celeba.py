@@ -33,17 +33,61 @@ __all__ = [
 ]
 
 CELEBA_ATTRIBUTES = tuple(
-    "5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose "
-    "Black_Hair Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee "
-    "Gray_Hair Heavy_Makeup High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes "
-    "No_Beard Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks Sideburns Smiling "
-    "Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace "
-    "Wearing_Necktie Young".split()
+    [
+        "5_o_Clock_Shadow",
+        "Arched_Eyebrows",
+        "Attractive",
+        "Bags_Under_Eyes",
+        "Bald",
+        "Bangs",
+        "Big_Lips",
+        "Big_Nose",
+        "Black_Hair",
+        "Blond_Hair",
+        "Blurry",
+        "Brown_Hair",
+        "Bushy_Eyebrows",
+        "Chubby",
+        "Double_Chin",
+        "Eyeglasses",
+        "Goatee",
+        "Gray_Hair",
+        "Heavy_Makeup",
+        "High_Cheekbones",
+        "Male",
+        "Mouth_Slightly_Open",
+        "Mustache",
+        "Narrow_Eyes",
+        "No_Beard",
+        "Oval_Face",
+        "Pale_Skin",
+        "Pointy_Nose",
+        "Receding_Hairline",
+        "Rosy_Cheeks",
+        "Sideburns",
+        "Smiling",
+        "Straight_Hair",
+        "Wavy_Hair",
+        "Wearing_Earrings",
+        "Wearing_Hat",
+        "Wearing_Lipstick",
+        "Wearing_Necklace",
+        "Wearing_Necktie",
+        "Young",
+    ]
 )
-LANDMARKS = (
-    "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y "
-    "leftmouth_x leftmouth_y rightmouth_x rightmouth_y".split()
-)
+LANDMARKS = [
+    "lefteye_x",
+    "lefteye_y",
+    "righteye_x",
+    "righteye_y",
+    "nose_x",
+    "nose_y",
+    "leftmouth_x",
+    "leftmouth_y",
+    "rightmouth_x",
+    "rightmouth_y",
+]
 IMAGE_SIZE = (178, 218)  # width, height
 CROP = (0, 20, 178, 198)  # left, top, right, bottom
 PARTITIONS = {"train": 0, "val": 1, "test": 2}
@@ -157,18 +201,29 @@ def _part_mask(row: pd.Series, resolution: int) -> np.ndarray:
     half_w, half_h = eye_gap * 1.1, (max(ys) - min(ys)) * 1.2 + eye_gap * 0.3
     canvas = Image.new("L", (resolution, resolution), PART_LABELS["background"])
     draw = ImageDraw.Draw(canvas)
-    draw.rectangle((cx - half_w * 1.1, cy - half_h * 1.6, cx + half_w * 1.1, cy - half_h * 0.6),
-                   fill=PART_LABELS["hair"])
+    draw.rectangle(
+        (cx - half_w * 1.1, cy - half_h * 1.6, cx + half_w * 1.1, cy - half_h * 0.6),
+        fill=PART_LABELS["hair"],
+    )
     draw.ellipse((cx - half_w, cy - half_h, cx + half_w, cy + half_h), fill=PART_LABELS["face"])
     radius = eye_gap * 0.22
     for x, y in (left_eye, right_eye):
         draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=PART_LABELS["eyes"])
     nose_r = eye_gap * 0.2
-    draw.ellipse((nose[0] - nose_r, nose[1] - nose_r, nose[0] + nose_r, nose[1] + nose_r),
-                 fill=PART_LABELS["nose"])
+    draw.ellipse(
+        (nose[0] - nose_r, nose[1] - nose_r, nose[0] + nose_r, nose[1] + nose_r),
+        fill=PART_LABELS["nose"],
+    )
     mouth_ry = eye_gap * 0.15
-    draw.ellipse((left_mouth[0], min(left_mouth[1], right_mouth[1]) - mouth_ry, right_mouth[0],
-                  max(left_mouth[1], right_mouth[1]) + mouth_ry), fill=PART_LABELS["mouth"])
+    draw.ellipse(
+        (
+            left_mouth[0],
+            min(left_mouth[1], right_mouth[1]) - mouth_ry,
+            right_mouth[0],
+            max(left_mouth[1], right_mouth[1]) + mouth_ry,
+        ),
+        fill=PART_LABELS["mouth"],
+    )
     return np.asarray(canvas, dtype=np.uint8)
 
 
@@ -220,8 +275,9 @@ def load_celeba_images(
             counts[f"n_skipped_{problem}"] += 1
             continue
         cropped = Image.fromarray(rgb).crop(CROP)
-        images.append(np.asarray(cropped.resize((resolution, resolution),
-                                                Image.Resampling.LANCZOS)))
+        images.append(
+            np.asarray(cropped.resize((resolution, resolution), Image.Resampling.LANCZOS))
+        )
         if has_landmarks:
             masks.append(_part_mask(attributes.iloc[position], resolution))
         kept.append(position)

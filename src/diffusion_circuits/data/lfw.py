@@ -57,8 +57,9 @@ def _augment(face: Image.Image, rng: np.random.Generator, resolution: int) -> np
     angle = rng.uniform(-8.0, 8.0)
     shift = rng.uniform(-2.0, 2.0, size=2) * size / 32
     centre = (padded.shape[1] / 2 + shift[0], padded.shape[0] / 2 + shift[1])
-    image = image.rotate(angle, resample=Image.Resampling.BICUBIC, center=centre,
-                         translate=tuple(shift))
+    image = image.rotate(
+        angle, resample=Image.Resampling.BICUBIC, center=centre, translate=tuple(shift)
+    )
     width = padded.shape[0]
     side = width / scale
     box = ((width - side) / 2,) * 2 + ((width + side) / 2,) * 2

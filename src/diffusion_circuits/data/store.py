@@ -48,9 +48,7 @@ def save_faceset(faces: FaceSet, folder: str | Path) -> None:
             f"images must be uint8 [N, H, W, 3], got {faces.images.dtype} {faces.images.shape}"
         )
     if len(faces.attributes) != len(faces.images):
-        raise ValueError(
-            f"{len(faces.attributes)} attribute rows for {len(faces.images)} images"
-        )
+        raise ValueError(f"{len(faces.attributes)} attribute rows for {len(faces.images)} images")
     masks = faces.masks if faces.masks is not None else np.zeros((0,), np.uint8)
     write_npz(folder / "images.npz", images=faces.images)
     write_npz(folder / "masks.npz", masks=masks)

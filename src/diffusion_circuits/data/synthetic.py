@@ -187,54 +187,127 @@ def draw_face(row: pd.Series, size: int, rng: np.random.Generator) -> tuple[np.n
 
     # Hair behind the head: long (to the shoulders) for women, a cap for men.
     if male:
-        both("ellipse", _box(g.cx, g.cy - g.half_h * 0.25, g.half_w * 1.1, g.half_h * 0.95),
-             hair_rgb, "hair")
+        both(
+            "ellipse",
+            _box(g.cx, g.cy - g.half_h * 0.25, g.half_w * 1.1, g.half_h * 0.95),
+            hair_rgb,
+            "hair",
+        )
     else:
-        both("rounded_rectangle", (g.cx - g.half_w * 1.3, g.cy - g.half_h * 1.15,
-                                   g.cx + g.half_w * 1.3, g.cy + g.half_h * 1.1),
-             hair_rgb, "hair", radius=int(g.half_w))
+        both(
+            "rounded_rectangle",
+            (
+                g.cx - g.half_w * 1.3,
+                g.cy - g.half_h * 1.15,
+                g.cx + g.half_w * 1.3,
+                g.cy + g.half_h * 1.1,
+            ),
+            hair_rgb,
+            "hair",
+            radius=int(g.half_w),
+        )
     both("ellipse", _box(g.cx, g.cy, g.half_w, g.half_h), g.skin, "face")
     # Fringe over the forehead.
-    both("chord", _box(g.cx, g.cy - g.half_h * 0.55, g.half_w * 1.02, g.half_h * 0.55),
-         hair_rgb, "hair", start=180, end=360)
+    both(
+        "chord",
+        _box(g.cx, g.cy - g.half_h * 0.55, g.half_w * 1.02, g.half_h * 0.55),
+        hair_rgb,
+        "hair",
+        start=180,
+        end=360,
+    )
     if row["facial_hair"]:
         beard = tuple(int(c * 0.8) for c in hair_rgb)
-        both("chord", _box(g.cx, g.cy + g.half_h * 0.2, g.half_w * 0.98, g.half_h * 0.8),
-             beard, "hair", start=20, end=160)
-        both("rectangle", (g.cx - g.mouth_w * 1.1, g.mouth_y - g.half_h * 0.16,
-                           g.cx + g.mouth_w * 1.1, g.mouth_y - g.half_h * 0.06), beard, "hair")
+        both(
+            "chord",
+            _box(g.cx, g.cy + g.half_h * 0.2, g.half_w * 0.98, g.half_h * 0.8),
+            beard,
+            "hair",
+            start=20,
+            end=160,
+        )
+        both(
+            "rectangle",
+            (
+                g.cx - g.mouth_w * 1.1,
+                g.mouth_y - g.half_h * 0.16,
+                g.cx + g.mouth_w * 1.1,
+                g.mouth_y - g.half_h * 0.06,
+            ),
+            beard,
+            "hair",
+        )
     if row["age"] == "old":
         wrinkle = tuple(int(c * 0.75) for c in g.skin)
         for k in range(2):
             y = g.cy - g.half_h * (0.42 - 0.09 * k)
-            paint.line((g.cx - g.half_w * 0.4, y, g.cx + g.half_w * 0.4, y), fill=wrinkle,
-                       width=max(1, big // 64))
+            paint.line(
+                (g.cx - g.half_w * 0.4, y, g.cx + g.half_w * 0.4, y),
+                fill=wrinkle,
+                width=max(1, big // 64),
+            )
     for side in (-1, 1):
         ex = g.cx + side * g.eye_dx
         both("ellipse", _box(ex, g.eye_y, g.eye_r * 1.3, g.eye_r * 0.85), (245, 245, 245), "eyes")
         both("ellipse", _box(ex, g.eye_y, g.eye_r * 0.6, g.eye_r * 0.6), (35, 30, 30), "eyes")
         brow_y = g.eye_y - g.eye_r * 1.6
-        paint.line((ex - g.eye_r * 1.3, brow_y, ex + g.eye_r * 1.3, brow_y - side * 0),
-                   fill=tuple(int(c * 0.7) for c in hair_rgb), width=max(1, big // 40))
+        paint.line(
+            (ex - g.eye_r * 1.3, brow_y, ex + g.eye_r * 1.3, brow_y - side * 0),
+            fill=tuple(int(c * 0.7) for c in hair_rgb),
+            width=max(1, big // 40),
+        )
         if row["glasses"]:
-            paint.ellipse(_box(ex, g.eye_y, g.eye_r * 2.0, g.eye_r * 1.6), outline=(20, 20, 25),
-                          width=max(2, big // 36))
+            paint.ellipse(
+                _box(ex, g.eye_y, g.eye_r * 2.0, g.eye_r * 1.6),
+                outline=(20, 20, 25),
+                width=max(2, big // 36),
+            )
     if row["glasses"]:
-        paint.line((g.cx - g.eye_dx + g.eye_r * 2.0, g.eye_y, g.cx + g.eye_dx - g.eye_r * 2.0,
-                    g.eye_y), fill=(20, 20, 25), width=max(2, big // 40))
+        paint.line(
+            (g.cx - g.eye_dx + g.eye_r * 2.0, g.eye_y, g.cx + g.eye_dx - g.eye_r * 2.0, g.eye_y),
+            fill=(20, 20, 25),
+            width=max(2, big // 40),
+        )
     nose_dark = tuple(int(c * 0.72) for c in g.skin)
     nose_top, nose_bottom = g.eye_y + g.eye_r, g.mouth_y - g.half_h * 0.2
-    both("polygon", [(g.cx, nose_top), (g.cx - g.half_w * 0.14, nose_bottom),
-                     (g.cx + g.half_w * 0.14, nose_bottom)], nose_dark, "nose")
+    both(
+        "polygon",
+        [
+            (g.cx, nose_top),
+            (g.cx - g.half_w * 0.14, nose_bottom),
+            (g.cx + g.half_w * 0.14, nose_bottom),
+        ],
+        nose_dark,
+        "nose",
+    )
     lips = (150, 40, 50)
     if row["expression"] == "smiling":
-        both("chord", _box(g.cx, g.mouth_y - g.half_h * 0.08, g.mouth_w, g.half_h * 0.2),
-             lips, "mouth", start=0, end=180)
-        paint.chord(_box(g.cx, g.mouth_y - g.half_h * 0.08, g.mouth_w * 0.8, g.half_h * 0.11),
-                    start=0, end=180, fill=(250, 250, 250))
+        both(
+            "chord",
+            _box(g.cx, g.mouth_y - g.half_h * 0.08, g.mouth_w, g.half_h * 0.2),
+            lips,
+            "mouth",
+            start=0,
+            end=180,
+        )
+        paint.chord(
+            _box(g.cx, g.mouth_y - g.half_h * 0.08, g.mouth_w * 0.8, g.half_h * 0.11),
+            start=0,
+            end=180,
+            fill=(250, 250, 250),
+        )
     else:
-        both("rectangle", (g.cx - g.mouth_w * 0.8, g.mouth_y - g.half_h * 0.03,
-                           g.cx + g.mouth_w * 0.8, g.mouth_y + g.half_h * 0.03), lips, "mouth")
+        both(
+            "rectangle",
+            (
+                g.cx - g.mouth_w * 0.8,
+                g.mouth_y - g.half_h * 0.03,
+                g.cx + g.mouth_w * 0.8,
+                g.mouth_y + g.half_h * 0.03,
+            ),
+            lips,
+            "mouth",
+        )
     small = image.resize((size, size), Image.Resampling.LANCZOS)
     small_labels = labels.resize((size, size), Image.Resampling.NEAREST)
     return np.asarray(small, dtype=np.uint8), np.asarray(small_labels, dtype=np.uint8)

@@ -27,9 +27,9 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     y = y.double().flatten(1)
     x = x - x.mean(dim=0)
     y = y - y.mean(dim=0)
-    k, l = x @ x.T, y @ y.T
-    numerator = (k * l).sum()
-    denominator = k.norm() * l.norm()
+    gram_x, gram_y = x @ x.T, y @ y.T
+    numerator = (gram_x * gram_y).sum()
+    denominator = gram_x.norm() * gram_y.norm()
     return float(numerator / denominator) if denominator > 0 else float("nan")
 
 

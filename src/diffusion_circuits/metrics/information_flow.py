@@ -75,5 +75,6 @@ def information_flow_efficiency(
     x_bins, y_bins = (equal_frequency_bins(first_principal_component(p), bins) for p in pooled)
     mi, h_x, h_y = plugin_mutual_information(x_bins, y_bins, bins)
     denominator = torch.maximum(h_x, h_y)
-    return torch.where(denominator > 0, mi / denominator.clamp_min(1e-300),
-                       torch.full_like(mi, float("nan")))
+    return torch.where(
+        denominator > 0, mi / denominator.clamp_min(1e-300), torch.full_like(mi, float("nan"))
+    )

@@ -167,8 +167,13 @@ def train_ddpm(
 
     loss_value = float("nan")
     started = time.perf_counter()
-    bar = tqdm(range(start_step, cfg.steps), desc="train", disable=not progress, initial=start_step,
-               total=cfg.steps)
+    bar = tqdm(
+        range(start_step, cfg.steps),
+        desc="train",
+        disable=not progress,
+        initial=start_step,
+        total=cfg.steps,
+    )
     for step in bar:
         images, noise, timesteps = batch_for_step(
             x0, step, seed, cfg.batch_size, params.scheduler.num_train_timesteps

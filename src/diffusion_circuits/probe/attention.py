@@ -52,15 +52,30 @@ class RecordingAttnProcessor:
     def edits(self) -> bool:
         return bool(self.logit_edits or self.pattern_edits or self.z_edits)
 
-    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None,
-                 temb=None, *args, **kwargs):
+    def __call__(
+        self,
+        attn,
+        hidden_states,
+        encoder_hidden_states=None,
+        attention_mask=None,
+        temb=None,
+        *args,
+        **kwargs,
+    ):
         if not self.edits:
-            output = self.original(attn, hidden_states, encoder_hidden_states, attention_mask,
-                                   temb, *args, **kwargs)
+            output = self.original(
+                attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs
+            )
             if self.sites:
                 with torch.no_grad():
-                    self._explicit(attn, hidden_states, encoder_hidden_states, attention_mask,
-                                   temb, record_only=True)
+                    self._explicit(
+                        attn,
+                        hidden_states,
+                        encoder_hidden_states,
+                        attention_mask,
+                        temb,
+                        record_only=True,
+                    )
             return output
         return self._explicit(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
 
@@ -69,8 +84,15 @@ class RecordingAttnProcessor:
             if site in sites:
                 store(f"{self.name}.{site}", tensor)
 
-    def _explicit(self, attn, hidden_states, encoder_hidden_states, attention_mask, temb,
-                  record_only: bool = False):
+    def _explicit(
+        self,
+        attn,
+        hidden_states,
+        encoder_hidden_states,
+        attention_mask,
+        temb,
+        record_only: bool = False,
+    ):
         residual = hidden_states
         if attn.spatial_norm is not None:
             hidden_states = attn.spatial_norm(hidden_states, temb)

@@ -137,8 +137,9 @@ class HeadAblation(Intervention):
 
     site = "z"
 
-    def __init__(self, attn_name: str, head: int, mode: str = "zero",
-                 mean: torch.Tensor | None = None):
+    def __init__(
+        self, attn_name: str, head: int, mode: str = "zero", mean: torch.Tensor | None = None
+    ):
         super().__init__(attn_name)
         self.head, self.mode, self.mean = head, mode, mean
 
@@ -154,8 +155,14 @@ class AttentionPerturbation(Intervention):
     the logits; the same draw every call, so runs share it) or ``temperature`` (logits
     divided by ``strength``), on every head or one ``head``."""
 
-    def __init__(self, attn_name: str, kind: str = "uniform", head: int | None = None,
-                 strength: float = 1.0, seed: int = 0):
+    def __init__(
+        self,
+        attn_name: str,
+        kind: str = "uniform",
+        head: int | None = None,
+        strength: float = 1.0,
+        seed: int = 0,
+    ):
         super().__init__(attn_name)
         if kind not in ("uniform", "logit_noise", "temperature"):
             raise ValueError(f"kind must be uniform, logit_noise or temperature, got {kind!r}")

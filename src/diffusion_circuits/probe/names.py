@@ -114,8 +114,12 @@ def build_name_map(unet: nn.Module) -> NameMap:
                 add_attention(source, attentions[i], f"down_blocks.{b}.attentions.{i}", group)
             add_skip(source)
         if getattr(block, "downsamplers", None):
-            add(f"down.{b}.downsample", block.downsamplers[0], f"down_blocks.{b}.downsamplers.0",
-                group)
+            add(
+                f"down.{b}.downsample",
+                block.downsamplers[0],
+                f"down_blocks.{b}.downsamplers.0",
+                group,
+            )
             add_skip(f"down.{b}.downsample")
     mid = unet.mid_block
     if mid is not None:
@@ -123,8 +127,9 @@ def build_name_map(unet: nn.Module) -> NameMap:
         for i, resnet in enumerate(mid.resnets):
             add(f"mid.resnet.{i}", resnet, f"mid_block.resnets.{i}", "middle")
             if i < len(mid_attentions) and mid_attentions[i] is not None:
-                add_attention(f"mid.attn.{i}", mid_attentions[i], f"mid_block.attentions.{i}",
-                              "middle")
+                add_attention(
+                    f"mid.attn.{i}", mid_attentions[i], f"mid_block.attentions.{i}", "middle"
+                )
         add("mid", mid, "mid_block", "middle")
     decoder = _split(len(unet.up_blocks))
     for b, block in enumerate(unet.up_blocks):
@@ -133,8 +138,9 @@ def build_name_map(unet: nn.Module) -> NameMap:
         for i, resnet in enumerate(block.resnets):
             add(f"up.{b}.resnet.{i}", resnet, f"up_blocks.{b}.resnets.{i}", group)
             if attentions is not None and attentions[i] is not None:
-                add_attention(f"up.{b}.attn.{i}", attentions[i], f"up_blocks.{b}.attentions.{i}",
-                              group)
+                add_attention(
+                    f"up.{b}.attn.{i}", attentions[i], f"up_blocks.{b}.attentions.{i}", group
+                )
         if getattr(block, "upsamplers", None):
             add(f"up.{b}.upsample", block.upsamplers[0], f"up_blocks.{b}.upsamplers.0", group)
     add("conv_out", unet.conv_out, "conv_out", "decoder_late")

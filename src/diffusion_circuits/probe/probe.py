@@ -144,14 +144,18 @@ class Probe:
                     sites_by_attn.setdefault(base, set()).add(site)
                 elif name.startswith("skip."):
                     block, j = self._up_block(name)
-                    handles.append(block.register_forward_pre_hook(
-                        lambda m, args, kwargs, name=name, j=j: store(name, args[1][j]),
-                        with_kwargs=True,
-                    ))
+                    handles.append(
+                        block.register_forward_pre_hook(
+                            lambda m, args, kwargs, name=name, j=j: store(name, args[1][j]),
+                            with_kwargs=True,
+                        )
+                    )
                 else:
-                    handles.append(self._map.modules[name].register_forward_hook(
-                        lambda m, args, output, name=name: store(name, output)
-                    ))
+                    handles.append(
+                        self._map.modules[name].register_forward_hook(
+                            lambda m, args, output, name=name: store(name, output)
+                        )
+                    )
             for attn_name, sites in sites_by_attn.items():
                 self._processor(attn_name).recorders.append((sites, store))
             yield cache
@@ -164,14 +168,16 @@ class Probe:
                     processor.recorders = [r for r in processor.recorders if r[1] is not store]
                     self._release(attn_name)
 
-    def run_with_cache(self, x_t: torch.Tensor, t: torch.Tensor, names: NamesFilter = None,
-                       **kwargs) -> tuple[torch.Tensor, dict[str, Any]]:
+    def run_with_cache(
+        self, x_t: torch.Tensor, t: torch.Tensor, names: NamesFilter = None, **kwargs
+    ) -> tuple[torch.Tensor, dict[str, Any]]:
         with torch.no_grad(), self.capture(names, **kwargs) as cache:
             eps = self.unet(x_t, t).sample
         return eps, cache
 
-    def reference_means(self, x_t: torch.Tensor, t: torch.Tensor,
-                        names: NamesFilter = None) -> dict[str, torch.Tensor]:
+    def reference_means(
+        self, x_t: torch.Tensor, t: torch.Tensor, names: NamesFilter = None
+    ) -> dict[str, torch.Tensor]:
         """Per-hook means over a reference batch (pass x_t at the timestep you intervene at)."""
         _, cache = self.run_with_cache(x_t, t, names, reduce=lambda n, x: x.mean(dim=0))
         return cache
@@ -202,14 +208,18 @@ class Probe:
                         skips[j] = iv(skips[j], n)
                         return (args[0], tuple(skips), *args[2:]), kwargs
 
-                    handles.append(block.register_forward_pre_hook(
-                        replace_skip, with_kwargs=True, prepend=True
-                    ))
+                    handles.append(
+                        block.register_forward_pre_hook(
+                            replace_skip, with_kwargs=True, prepend=True
+                        )
+                    )
                 else:
-                    handles.append(self._map.modules[name].register_forward_hook(
-                        lambda m, args, output, iv=intervention, n=name: iv(output, n),
-                        prepend=True,
-                    ))
+                    handles.append(
+                        self._map.modules[name].register_forward_hook(
+                            lambda m, args, output, iv=intervention, n=name: iv(output, n),
+                            prepend=True,
+                        )
+                    )
             yield
         finally:
             for handle in handles:
@@ -223,7 +233,8 @@ class Probe:
                     self._release(base)
 
 
-def run_with_cache(unet: nn.Module, x_t: torch.Tensor, t: torch.Tensor,
-                   names: NamesFilter = None, **kwargs) -> tuple[torch.Tensor, dict[str, Any]]:
+def run_with_cache(
+    unet: nn.Module, x_t: torch.Tensor, t: torch.Tensor, names: NamesFilter = None, **kwargs
+) -> tuple[torch.Tensor, dict[str, Any]]:
     """One forward of ``unet`` with capture: ``(eps, cache)``."""
     return Probe(unet).run_with_cache(x_t, t, names, **kwargs)
