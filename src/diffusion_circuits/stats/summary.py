@@ -1,0 +1,42 @@
+"""Stable metric keys for ``metrics/stats.json`` (what ``dvc metrics diff`` compares)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["stats_metrics", "table_captions"]
+
+
+def table_captions() -> dict[str, str]:
+    return {
+        "table1_circuit_complexity": "Table 1. Circuit complexity (participation ratio) by timestep",
+        "table2_head_specialisation": "Table 2. Attention heads: role, entropy and specialisation",
+        "table3_layer_ablation": "Table 3. Layer-group zero ablation: impact and ranking",
+        "table4_cross_dataset": "Table 4. Cross-dataset comparison (natural - synthetic)",
+    }
+
+
+def stats_metrics(tables: dict[str, pd.DataFrame]) -> dict:
+    """Nested dict with stable keys: table1.t<t>.<stat>, table3.<dataset>.<group>.<stat>, ..."""
+    metrics: dict = {"table1": {}, "table3": {}, "table4": {}, "divergence": {}}
+    for row in tables["table1_circuit_complexity"].itertuples(index=False):
+        metrics["table1"][f"t{row.timestep}"] = {
+            "synthetic": row.mean_a, "natural": row.mean_b, "ratio": row.ratio,
+            "p_value": row.p_value, "p_holm": row.p_holm, "effect_size": row.effect_size,
+        }  # fmt: skip
+    for row in tables["table3_layer_ablation"].itertuples(index=False):
+        metrics["table3"].setdefault(row.dataset, {})[row.layer_group] = {
+            "impact": row.impact, "rank": row.rank,
+        }
+    for row in tables["table4_cross_dataset"].itertuples(index=False):
+        metrics["table4"][row.metric] = {
+            "difference": row.estimate, "effect_size": row.effect_size, "p_value": row.p_value,
+            "p_holm": row.p_holm,
+        }  # fmt: skip
+    comparisons = tables["comparisons"]
+    for metric in ("entropy", "specialisation", "accuracy", "feature_complexity"):
+        rows = comparisons[comparisons["metric"] == metric]
+        metrics["divergence"][metric] = {
+            f"t{int(r.timestep)}": r.estimate for r in rows.itertuples(index=False)
+        }
+    return metrics
