@@ -6,8 +6,8 @@ from diffusion_circuits.cli import stage_entry, stage_parser
 from diffusion_circuits.io import write_json, write_parquet, write_text
 from diffusion_circuits.params import load_params
 from diffusion_circuits.stats.loading import load_study_inputs
-from diffusion_circuits.stats.summary import stats_metrics, table_captions
 from diffusion_circuits.stats.study import study_statistics
+from diffusion_circuits.stats.summary import stats_metrics, table_captions
 from diffusion_circuits.stats.tables import to_markdown
 
 
@@ -19,7 +19,9 @@ def main() -> None:
     params = load_params(args.params)
     inputs = load_study_inputs("data", params.train.seeds)
     tables, comparisons = study_statistics(
-        inputs, n_resamples=params.stats.n_resamples, seed=params.stats.seed,
+        inputs,
+        n_resamples=params.stats.n_resamples,
+        seed=params.stats.seed,
         confidence=params.stats.confidence,
     )
     out = Path(args.out)

@@ -49,7 +49,11 @@ def _mean_difference(a, b, axis):
 
 
 def compare_groups(
-    a: np.ndarray, b: np.ndarray, *, n_resamples: int = 2000, seed: int = 0,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
     confidence: float = 0.95,
 ) -> dict:
     """All statistics for one pair of samples (one value per unit); estimate = mean(b) - mean(a)."""
@@ -75,19 +79,30 @@ def compare_groups(
         welch = stats.ttest_ind(b, a, equal_var=False)
         d = float(pg.compute_effsize(b, a, eftype="cohen"))
         boot = stats.bootstrap(
-            (a, b), _mean_difference, n_resamples=n_resamples, confidence_level=confidence,
-            vectorized=True, paired=False, method="percentile",
+            (a, b),
+            _mean_difference,
+            n_resamples=n_resamples,
+            confidence_level=confidence,
+            vectorized=True,
+            paired=False,
+            method="percentile",
             random_state=np.random.default_rng(seed),
         )
         power = float(pg.power_ttest2n(nx=len(a), ny=len(b), d=d)) if d != 0 else np.nan
         needed = pg.power_ttest(d=d, power=0.95) if d != 0 and np.isfinite(d) else np.nan
         ks = stats.ks_2samp(a, b)
     row.update(
-        ci_low=boot.confidence_interval.low, ci_high=boot.confidence_interval.high,
-        t=welch.statistic, dof=welch.df, p_value=welch.pvalue, effect_size=d,
-        effect_label=cohen_label(d), power=power,
+        ci_low=boot.confidence_interval.low,
+        ci_high=boot.confidence_interval.high,
+        t=welch.statistic,
+        dof=welch.df,
+        p_value=welch.pvalue,
+        effect_size=d,
+        effect_label=cohen_label(d),
+        power=power,
         n_for_power_95=math.ceil(needed) if np.isfinite(needed) else np.nan,
-        ks_stat=ks.statistic, ks_p_value=ks.pvalue,
+        ks_stat=ks.statistic,
+        ks_p_value=ks.pvalue,
     )
     return row
 

@@ -37,7 +37,11 @@ def _unit(inputs: StudyInputs) -> str:
 
 
 def study_statistics(
-    inputs: StudyInputs, *, n_resamples: int, seed: int, confidence: float,
+    inputs: StudyInputs,
+    *,
+    n_resamples: int,
+    seed: int,
+    confidence: float,
     table3_timestep: int = 300,
 ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """Tables 1-4 and one long table of every dataset comparison, Holm within families.
@@ -63,8 +67,11 @@ def study_statistics(
             compare_datasets(inputs.information_flow, **common),
             compare_datasets(attention, **common),
             compare_datasets(inputs.circuit_complexity, **common),
-            compare_datasets(impacts.assign(metric="layer_ablation_impact"),
-                             by=["metric", "timestep", "target"], **common),  # fmt: skip
+            compare_datasets(
+                impacts.assign(metric="layer_ablation_impact"),
+                by=["metric", "timestep", "target"],
+                **common,
+            ),  # fmt: skip
         ],
         ignore_index=True,
     )
@@ -73,13 +80,18 @@ def study_statistics(
     t3 = min(timesteps, key=lambda t: abs(t - table3_timestep))
     tables = {
         "table1_circuit_complexity": table1_circuit_complexity(
-            inputs.circuit_complexity, **{k: v for k, v in common.items()}),
+            inputs.circuit_complexity, **{k: v for k, v in common.items()}
+        ),
         "table2_head_specialisation": table2_head_specialisation(attention, inputs.head_roles),
-        "table3_layer_ablation": pd.concat([
-            table3_layer_ablation(inputs.interventions, dataset=d, timestep=t3,
-                                  n_resamples=n_resamples, seed=seed).assign(dataset=d, timestep=t3)
-            for d in ("synthetic", "natural")
-        ], ignore_index=True),
+        "table3_layer_ablation": pd.concat(
+            [
+                table3_layer_ablation(
+                    inputs.interventions, dataset=d, timestep=t3, n_resamples=n_resamples, seed=seed
+                ).assign(dataset=d, timestep=t3)
+                for d in ("synthetic", "natural")
+            ],
+            ignore_index=True,
+        ),
         "table4_cross_dataset": table4_cross_dataset(
             {
                 "circuit_complexity": inputs.circuit_complexity,

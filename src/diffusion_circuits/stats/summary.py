@@ -26,7 +26,8 @@ def stats_metrics(tables: dict[str, pd.DataFrame]) -> dict:
         }  # fmt: skip
     for row in tables["table3_layer_ablation"].itertuples(index=False):
         metrics["table3"].setdefault(row.dataset, {})[row.layer_group] = {
-            "impact": row.impact, "rank": row.rank,
+            "impact": row.impact,
+            "rank": row.rank,
         }
     for row in tables["table4_cross_dataset"].itertuples(index=False):
         metrics["table4"][row.metric] = {

@@ -41,7 +41,9 @@ def _with_note(table: pd.DataFrame, unit: str) -> pd.DataFrame:
     return table
 
 
-def table1_circuit_complexity(circuit: pd.DataFrame, unit: str = "image_id", **kwargs) -> pd.DataFrame:
+def table1_circuit_complexity(
+    circuit: pd.DataFrame, unit: str = "image_id", **kwargs
+) -> pd.DataFrame:
     """Circuit complexity by timestep: means, SDs, ratio natural/synthetic, tests."""
     rows = circuit[circuit["metric"] == "circuit_complexity"]
     table = compare_datasets(rows, by=["timestep"], unit=unit, **kwargs)
@@ -67,8 +69,13 @@ def table2_head_specialisation(attention: pd.DataFrame, roles: pd.DataFrame) -> 
 
 
 def table3_layer_ablation(
-    interventions: pd.DataFrame, *, dataset: str = "synthetic", timestep: int = 300,
-    method: str = "zero", n_resamples: int = 2000, seed: int = 0,
+    interventions: pd.DataFrame,
+    *,
+    dataset: str = "synthetic",
+    timestep: int = 300,
+    method: str = "zero",
+    n_resamples: int = 2000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Layer-group ablation at one timestep: baseline/ablated MSE, impact with CI, ranking."""
     rows = interventions[
@@ -89,11 +96,18 @@ def table3_layer_ablation(
     for group in [g for g in GROUP_ORDER if g in wide.index.get_level_values(0)]:
         part = wide.loc[group]
         boot = _mean_ci(part["impact"].to_numpy(), n_resamples, seed)
-        out.append({
-            "layer_group": group, "n": len(part), "mse_base": part["mse_base"].mean(),
-            "mse_ablated": part["mse_int"].mean(), "impact": part["impact"].mean(),
-            "impact_sd": part["impact"].std(ddof=1), "ci_low": boot[0], "ci_high": boot[1],
-        })
+        out.append(
+            {
+                "layer_group": group,
+                "n": len(part),
+                "mse_base": part["mse_base"].mean(),
+                "mse_ablated": part["mse_int"].mean(),
+                "impact": part["impact"].mean(),
+                "impact_sd": part["impact"].std(ddof=1),
+                "ci_low": boot[0],
+                "ci_high": boot[1],
+            }
+        )
     table = pd.DataFrame(out)
     table["rank"] = table["impact"].rank(ascending=False, method="min").astype(int)
     return table

@@ -1,0 +1,51 @@
+"""Everything the figures read, loaded once from the pipeline's outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from diffusion_circuits.stats.loading import DATASETS, load_study_inputs
+from diffusion_circuits.stats.study import StudyInputs
+
+__all__ = ["FigureData", "load_figure_data"]
+
+
+@dataclass(frozen=True)
+class FigureData:
+    study: StudyInputs
+    comparisons: pd.DataFrame
+    top_components: pd.DataFrame
+    cross_accuracy: pd.DataFrame
+    cka: pd.DataFrame
+    patching: pd.DataFrame
+    robustness: pd.DataFrame
+    tensors: dict[str, dict[str, np.ndarray]]  # dataset -> figure tensors
+
+
+def load_figure_data(root: str | Path, seeds) -> FigureData:
+    root = Path(root)
+    seed = seeds[0]
+    tensors = {}
+    for dataset in DATASETS:
+        with np.load(root / f"cache/{dataset}-seed{seed}/figure_tensors.npz") as archive:
+            tensors[dataset] = {key: archive[key] for key in archive.files}
+    tops = pd.concat(
+        [pd.read_parquet(root / f"analysis/{d}-seed{s}/top_components.parquet")
+         for d in DATASETS for s in seeds],
+        ignore_index=True,
+    )  # fmt: skip
+    cross = root / "cross_dataset"
+    return FigureData(
+        study=load_study_inputs(root, seeds),
+        comparisons=pd.read_parquet(root / "stats/comparisons.parquet"),
+        top_components=tops,
+        cross_accuracy=pd.read_parquet(cross / "accuracy.parquet"),
+        cka=pd.read_parquet(cross / "cka.parquet"),
+        patching=pd.read_parquet(cross / "patching.parquet"),
+        robustness=pd.read_parquet(cross / "robustness.parquet"),
+        tensors=tensors,
+    )

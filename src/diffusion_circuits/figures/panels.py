@@ -1,0 +1,110 @@
+"""Reusable panels: each draws one kind of plot from a tidy DataFrame onto an Axes."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+__all__ = [
+    "PALETTE",
+    "DATASETS",
+    "new_figure",
+    "line_by_dataset",
+    "bars",
+    "heatmap",
+    "note",
+    "mean_ci",
+]
+
+DATASETS = ("synthetic", "natural")
+PALETTE = {"synthetic": "#1b9e77", "natural": "#d95f02"}
+
+
+def new_figure(n_panels: int, title: str, ncols: int = 3) -> tuple[plt.Figure, list[plt.Axes]]:
+    nrows = int(np.ceil(n_panels / ncols))
+    ncols = min(ncols, n_panels)
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.flat[n_panels:]:
+        ax.remove()
+    fig.suptitle(title, fontsize=12, fontweight="bold")
+    panels = list(axes.flat[:n_panels])
+    for letter, ax in zip("abcdefghij", panels, strict=False):
+        ax.set_title(f"({letter})", loc="left", fontsize=10, fontweight="bold")
+    return fig, panels
+
+
+def mean_ci(values: pd.Series) -> tuple[float, float, float]:
+    """Mean and a normal-approximation 95% CI (display only; tests use the bootstrap)."""
+    values = values.dropna()
+    mean = float(values.mean())
+    half = 1.96 * float(values.std(ddof=1)) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+    return mean, mean - half, mean + half
+
+
+def line_by_dataset(
+    ax: plt.Axes,
+    frame: pd.DataFrame,
+    x: str,
+    title: str,
+    ylabel: str,
+    xlabel: str = "timestep t",
+    unit: str = "image_id",
+) -> pd.DataFrame:
+    """Mean over units with a 95% CI band per dataset; returns the plotted means."""
+    per_unit = frame.groupby(["dataset", x, unit], as_index=False)["value"].mean()
+    rows = []
+    for dataset in DATASETS:
+        part = per_unit[per_unit["dataset"] == dataset]
+        if part.empty:
+            continue
+        stats = part.groupby(x)["value"].apply(mean_ci)
+        xs = stats.index.to_numpy()
+        means = np.array([s[0] for s in stats])
+        ax.plot(xs, means, marker="o", color=PALETTE[dataset], label=dataset)
+        ax.fill_between(xs, [s[1] for s in stats], [s[2] for s in stats],
+                        color=PALETTE[dataset], alpha=0.2)  # fmt: skip
+        rows += [(dataset, xv, m) for xv, m in zip(xs, means, strict=True)]
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    return pd.DataFrame(rows, columns=["dataset", x, "mean"])
+
+
+def bars(
+    ax: plt.Axes,
+    frame: pd.DataFrame,
+    x: str,
+    title: str,
+    ylabel: str,
+    hue: str = "dataset",
+    order=None,
+) -> None:
+    """Bar chart of mean value with 95% CI error bars, coloured by dataset."""
+    palette = PALETTE if hue == "dataset" else None
+    sns.barplot(data=frame, x=x, y="value", hue=hue, order=order, palette=palette,
+                errorbar=("ci", 95), ax=ax, n_boot=200, seed=0)  # fmt: skip
+    ax.set(xlabel="", ylabel=ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="x", rotation=45, labelsize=7)
+    if ax.get_legend() is not None:
+        ax.legend(fontsize=7)
+
+
+def heatmap(ax: plt.Axes, matrix: pd.DataFrame, title: str, label: str, **kwargs) -> None:
+    sns.heatmap(matrix, ax=ax, cbar_kws={"label": label}, **kwargs)
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=6)
+
+
+def note(ax: plt.Axes, text: str) -> None:
+    """An explicit 'not available' panel, never an empty or fake one."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=8,
+            transform=ax.transAxes)  # fmt: skip
+    ax.set_axis_off()
