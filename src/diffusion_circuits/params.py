@@ -102,6 +102,8 @@ class TrainParams(_Section):
     device: Literal["auto", "cpu", "cuda"] = "cpu"
     mixed_precision: Literal["no", "bf16"] = "bf16"
     num_threads: int = Field(2, ge=1)
+    channels_last: bool = False
+    compile: bool = False
     checkpoint_every: int = Field(250, ge=1)
     eval_images: int = Field(100, ge=1)
 

@@ -104,6 +104,10 @@ def _make_accelerator(params: Params) -> Accelerator:
     return Accelerator(mixed_precision=_mixed_precision(params, use_cpu), cpu=use_cpu)
 
 
+def _uncompiled(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "_orig_mod", model)
+
+
 def train_ddpm(
     x0: torch.Tensor,
     params: Params,
@@ -147,7 +151,10 @@ def train_ddpm(
                 ema.load_state_dict(state["ema"])
             start_step = state["step"]
 
-    unet = unet.to(memory_format=torch.channels_last)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    unet = unet.to(memory_format=memory_format)
+    if cfg.compile:
+        unet = torch.compile(unet)
     unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
     if ema is not None:
         ema.to(accelerator.device)
@@ -157,7 +164,7 @@ def train_ddpm(
         state = {
             "fingerprint": fingerprint,
             "step": step,
-            "unet": accelerator.unwrap_model(unet).state_dict(),
+            "unet": _uncompiled(accelerator.unwrap_model(unet)).state_dict(),
             "optimizer": optimizer.state_dict(),
             "lr_schedule": lr_schedule.state_dict(),
             "ema": ema.state_dict() if ema is not None else None,
@@ -180,7 +187,7 @@ def train_ddpm(
         )
         images, noise, timesteps = (v.to(accelerator.device) for v in (images, noise, timesteps))
         noisy = scheduler.add_noise(images, noise, timesteps)
-        noisy = noisy.contiguous(memory_format=torch.channels_last)
+        noisy = noisy.contiguous(memory_format=memory_format)
         with accelerator.autocast():
             prediction = unet(noisy, timesteps).sample
         loss = F.mse_loss(prediction.float(), noise)
@@ -207,7 +214,7 @@ def train_ddpm(
             save_state(step + 1)
     wall = time.perf_counter() - started
 
-    final = accelerator.unwrap_model(unet).to(memory_format=torch.contiguous_format)
+    final = _uncompiled(accelerator.unwrap_model(unet)).to(memory_format=torch.contiguous_format)
     if ema is not None:
         ema.copy_to(final.parameters())
     final = final.float().cpu().eval()

@@ -1,98 +1,106 @@
 """A recording attention processor, swapped in only while probing.
 
-Without an edit it returns exactly what the processor it replaces returns (it calls it),
-so probing is bit-for-bit transparent; the requested sites (q, k, v, pattern, z) are
-computed beside it, for recording only. With an edit (a pattern perturbation or a head
-ablation) it takes the explicit path of diffusers' ``AttnProcessor``, step for step,
-applying the edits to the logits / probabilities / per-head outputs.
+With no edit on its attention it returns exactly what the processor it replaces returns,
+because it calls that processor (usually diffusers' fused ``AttnProcessor2_0``): probing
+is bit-for-bit transparent. The requested sites are then computed beside it, for
+recording only: q, k, v through ``attn.to_q / to_k / to_v`` on the same normalised input,
+the pattern with ``attn.get_attention_scores`` (softmax(q k^T * scale), upcast as the
+module asks) and z = pattern @ v.
+
+Only when an intervention edits a site of this attention (q, k, v, logits, pattern or z)
+does it take the explicit path, step for step diffusers' ``AttnProcessor``: spatial norm,
+the 4-d -> tokens reshape, group norm, projections, per-head split, scores, softmax,
+pattern @ v, head merge, ``to_out``, residual connection and rescale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from typing import Protocol
 
 import torch
 
-__all__ = ["RecordingAttnProcessor"]
+__all__ = ["RecordingAttnProcessor", "SITE_ORDER"]
 
-Store = Callable[[str, torch.Tensor], None]
+# logits are an edit point only (AttentionPerturbation), never recorded
+SITE_ORDER = ("q", "k", "v", "logits", "pattern", "z")
+
+
+class _Hub(Protocol):
+    def has(self, key: str, edit: bool | None = None) -> bool: ...
+
+    def apply(self, key: str, value: torch.Tensor) -> torch.Tensor: ...
 
 
 class RecordingAttnProcessor:
-    """Processor for one ``Attention`` module named ``name``.
+    """Processor for the ``Attention`` module named ``name``.
 
     Parameters
     ----------
-    original : the processor it replaces (called for the output when nothing is edited).
+    original : the processor it replaces; restored by the registry afterwards.
     name : the module's hook name, e.g. ``"mid.attn.0"``.
-    recorders : list of ``(sites, store)``; ``store(f"{name}.{site}", tensor)`` receives each
-        recorded tensor whose site is in ``sites`` (subset of q, k, v, pattern, z).
-    logit_edits, pattern_edits, z_edits : callables ``tensor -> tensor`` applied to the
-        logits [B, heads, q, k], the probabilities [B, heads, q, k] and the per-head
-        outputs [B, heads, q, head_dim].
+    hub : answers ``has(f"{name}.{site}", edit)`` and applies a site's edits and
+        recorders with ``apply(f"{name}.{site}", tensor)``.
     """
 
-    def __init__(self, original, name: str):
+    def __init__(self, original, name: str, hub: _Hub):
         self.original = original
         self.name = name
-        self.recorders: list[tuple[set[str], Store]] = []
-        self.logit_edits: list = []
-        self.pattern_edits: list = []
-        self.z_edits: list = []
+        self.hub = hub
+        self._accepts = set(inspect.signature(original.__call__).parameters)
 
-    @property
-    def sites(self) -> set[str]:
-        return set().union(*(sites for sites, _ in self.recorders))
-
-    @property
-    def active(self) -> bool:
-        return bool(self.recorders) or self.edits
-
-    @property
-    def edits(self) -> bool:
-        return bool(self.logit_edits or self.pattern_edits or self.z_edits)
+    def _key(self, site: str) -> str:
+        return f"{self.name}.{site}"
 
     def __call__(
         self,
         attn,
-        hidden_states,
-        encoder_hidden_states=None,
-        attention_mask=None,
-        temb=None,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
         *args,
         **kwargs,
-    ):
-        if not self.edits:
-            output = self.original(
-                attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs
-            )
-            if self.sites:
-                with torch.no_grad():
-                    self._explicit(
-                        attn,
-                        hidden_states,
-                        encoder_hidden_states,
-                        attention_mask,
-                        temb,
-                        record_only=True,
-                    )
-            return output
-        return self._explicit(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+    ) -> torch.Tensor:
+        if any(self.hub.has(self._key(site), edit=True) for site in SITE_ORDER):
+            return self.explicit(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
+        # called the way Attention.forward calls a processor, keywords filtered alike
+        if "temb" in self._accepts:
+            kwargs["temb"] = temb
+        output = self.original(
+            attn,
+            hidden_states,
+            encoder_hidden_states=encoder_hidden_states,
+            attention_mask=attention_mask,
+            **{k: v for k, v in kwargs.items() if k in self._accepts},
+        )
+        wanted = {s for s in SITE_ORDER if self.hub.has(self._key(s), edit=False)}
+        if wanted:
+            with torch.no_grad():
+                self.explicit(
+                    attn,
+                    hidden_states,
+                    encoder_hidden_states,
+                    attention_mask,
+                    temb,
+                    record_only=wanted,
+                )
+        return output
 
-    def _record(self, site: str, tensor: torch.Tensor) -> None:
-        for sites, store in self.recorders:
-            if site in sites:
-                store(f"{self.name}.{site}", tensor)
-
-    def _explicit(
+    def explicit(
         self,
         attn,
-        hidden_states,
-        encoder_hidden_states,
-        attention_mask,
-        temb,
-        record_only: bool = False,
-    ):
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        record_only: set[str] | None = None,
+    ) -> torch.Tensor | None:
+        """diffusers' ``AttnProcessor`` with every site passed through the hub.
+
+        With ``record_only`` (a set of sites) it stops after the last site needed and
+        returns None.
+        """
         residual = hidden_states
         if attn.spatial_norm is not None:
             hidden_states = attn.spatial_norm(hidden_states, temb)
@@ -113,36 +121,51 @@ class RecordingAttnProcessor:
             encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
         key = attn.to_k(encoder_hidden_states)
         value = attn.to_v(encoder_hidden_states)
-        query, key, value = (attn.head_to_batch_dim(x) for x in (query, key, value))
         heads = attn.heads
 
-        def per_head(x: torch.Tensor) -> torch.Tensor:  # [B*heads, n, d] -> [B, heads, n, d]
-            return x.view(batch, heads, *x.shape[1:])
+        def split(x: torch.Tensor) -> torch.Tensor:  # [B, n, heads*d] -> [B, heads, n, d]
+            return x.view(batch, x.shape[1], heads, -1).transpose(1, 2)
 
-        self._record("q", per_head(query))
-        self._record("k", per_head(key))
-        self._record("v", per_head(value))
-        if self.logit_edits:
-            logits = attn.scale * per_head(query).float() @ per_head(key).float().transpose(-1, -2)
-            if attention_mask is not None:
-                logits = logits + per_head(attention_mask).float()
-            for edit in self.logit_edits:
-                logits = edit(logits)
-            probs = logits.softmax(dim=-1).to(value.dtype)
-        elif record_only and not self.sites & {"pattern", "z"}:
+        query, key, value = split(query), split(key), split(value)
+        # AttnProcessor2_0 (the default) applies these; they are None in UNet2DModel
+        if getattr(attn, "norm_q", None) is not None:
+            query = attn.norm_q(query)
+        if getattr(attn, "norm_k", None) is not None:
+            key = attn.norm_k(key)
+        query = self.hub.apply(self._key("q"), query)
+        key = self.hub.apply(self._key("k"), key)
+        value = self.hub.apply(self._key("v"), value)
+        if record_only is not None and not record_only & {"pattern", "z"}:
             return None
+
+        def merged(x: torch.Tensor) -> torch.Tensor:  # [B, heads, n, d] -> [B*heads, n, d]
+            return x.reshape(batch * heads, *x.shape[2:])
+
+        mask = (
+            None
+            if attention_mask is None
+            else attention_mask.view(batch, heads, *attention_mask.shape[1:])
+        )
+        if self.hub.has(self._key("logits"), edit=True):
+            q, k = (query.float(), key.float()) if attn.upcast_attention else (query, key)
+            logits = attn.scale * (q @ k.transpose(-1, -2))
+            if mask is not None:
+                logits = logits + mask
+            if attn.upcast_softmax:
+                logits = logits.float()
+            logits = self.hub.apply(self._key("logits"), logits)
+            probs = logits.softmax(dim=-1).to(query.dtype)
         else:
-            probs = per_head(attn.get_attention_scores(query, key, attention_mask))
-        for edit in self.pattern_edits:
-            probs = edit(probs)
-        self._record("pattern", probs)
-        z = probs @ per_head(value)
-        for edit in self.z_edits:
-            z = edit(z)
-        self._record("z", z)
-        if record_only:
+            scores = attn.get_attention_scores(merged(query), merged(key), attention_mask)
+            probs = scores.view(batch, heads, *scores.shape[1:])
+        probs = self.hub.apply(self._key("pattern"), probs)
+        if record_only is not None and "z" not in record_only:
             return None
-        hidden_states = attn.batch_to_head_dim(z.reshape(batch * heads, *z.shape[2:]))
+        z = torch.bmm(merged(probs), merged(value)).view(batch, heads, probs.shape[2], -1)
+        z = self.hub.apply(self._key("z"), z)
+        if record_only is not None:
+            return None
+        hidden_states = attn.batch_to_head_dim(merged(z))
         hidden_states = attn.to_out[0](hidden_states)
         hidden_states = attn.to_out[1](hidden_states)
         if input_ndim == 4:

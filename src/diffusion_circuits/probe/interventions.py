@@ -1,10 +1,26 @@
-"""Interventions: small objects with one shape, ``intervention(tensor, name) -> tensor``.
+"""Interventions: small objects of one shape, ``intervention(tensor, name) -> tensor``.
 
-``name`` is the hook point an intervention targets. Most act on a hook point's output;
-``skip.k`` targets are applied where the decoder consumes the skip (the encoder path is
-untouched); attention interventions (:class:`HeadAblation`, :class:`AttentionPerturbation`)
-act inside the attention computation and declare their ``site``: ``"logits"``,
-``"pattern"`` or ``"z"`` (per-head outputs before the output projection).
+``.name`` is the hook point an intervention targets; ``Probe.intervene`` calls it with
+the activation there and the hook point's full name, and uses what it returns instead.
+Most act on a hook point's output (any name of ``Probe.hook_points``, attention sites
+included: a :class:`Patch` of ``up.0.attn.0.pattern`` patches the pattern). ``skip.k`` is
+edited where the decoder consumes it, so the encoder path is untouched. Attention
+interventions declare a ``site`` inside their attention: :class:`HeadAblation` acts on
+``z`` (per-head ``pattern @ v`` before ``to_out``, [batch, heads, queries, head_dim]),
+:class:`AttentionPerturbation` on ``logits`` or ``pattern`` ([batch, heads, queries, keys]).
+
+Clean and intervened runs must see the same ``x_t`` (common random numbers): noise the
+images once and pass the same tensor to both forwards.
+
+Examples
+--------
+>>> import torch
+>>> ZeroAblation("mid")(torch.ones(2, 3), "mid")
+tensor([[0., 0., 0.],
+        [0., 0., 0.]])
+>>> MeanAblation("mid", torch.tensor([1.0, 2.0]))(torch.zeros(2, 2), "mid")
+tensor([[1., 2.],
+        [1., 2.]])
 """
 
 from __future__ import annotations
@@ -24,13 +40,18 @@ __all__ = [
     "AttentionPerturbation",
 ]
 
+MODES = ("zero", "mean")
+PERTURBATIONS = ("uniform", "logit_noise", "temperature")
+
 
 class Intervention:
-    """Base class: ``site`` is ``"output"`` for hook-point outputs."""
+    """Base class. ``site`` None: the hook point's own tensor; else a site of attention ``name``."""
 
-    site = "output"
+    site: str | None = None
 
     def __init__(self, name: str):
+        if not isinstance(name, str):
+            raise ValueError(f"an intervention's hook name must be a string, got {name!r}")
         self.name = name
 
     def __call__(self, tensor: torch.Tensor, name: str) -> torch.Tensor:
@@ -40,15 +61,36 @@ class Intervention:
         return f"{type(self).__name__}({self.name!r})"
 
 
+def _mean_like(mean: torch.Tensor, tensor: torch.Tensor, what: str) -> torch.Tensor:
+    """``mean`` (one item's shape, or with a leading 1) broadcast over ``tensor``'s batch."""
+    mean = mean.to(device=tensor.device, dtype=tensor.dtype)
+    if mean.shape not in (tensor.shape[1:], (1, *tensor.shape[1:])):
+        raise ValueError(
+            f"mean for {what} has shape {tuple(mean.shape)}; expected one item's shape "
+            f"{tuple(tensor.shape[1:])}"
+        )
+    return mean.expand_as(tensor).clone()
+
+
+def _check_mode(mode: str, mean: torch.Tensor | None) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "mean" and mean is None:
+        raise ValueError("mode='mean' needs mean= (e.g. from Probe.reference_means)")
+
+
 class ZeroAblation(Intervention):
+    """Replace the activation by zeros."""
+
     def __call__(self, tensor, name):
         return torch.zeros_like(tensor)
 
 
 class MeanAblation(Intervention):
-    """Replace every item's activation by ``mean`` (shape = one item's activation).
+    """Replace every item's activation by ``mean`` (one item's shape).
 
-    Take ``mean`` from a reference set at the same timestep (``Probe.reference_means``).
+    Take ``mean`` over a reference set at the SAME timestep (``Probe.reference_means``):
+    activations depend strongly on t.
     """
 
     def __init__(self, name: str, mean: torch.Tensor):
@@ -56,23 +98,45 @@ class MeanAblation(Intervention):
         self.mean = mean
 
     def __call__(self, tensor, name):
-        return self.mean.to(tensor.dtype).expand_as(tensor).clone()
+        return _mean_like(self.mean, tensor, name)
 
 
 class ResampleAblation(Intervention):
-    """Replace each item's activation by a random reference item's (same timestep)."""
+    """Replace each item's activation by a random reference item's (same timestep).
 
-    def __init__(self, name: str, source: torch.Tensor, generator: torch.Generator | None = None):
+    ``source_activations`` is [n_reference, *item shape], e.g. ``cache[name]`` of a
+    ``Probe.run_with_cache`` on the reference set; ``generator`` draws the items (seed it
+    the same way for runs that must share the draw).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        source_activations: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__(name)
-        self.source = source
+        if len(source_activations) == 0:
+            raise ValueError("ResampleAblation needs at least one source activation")
+        self.source = source_activations
         self.generator = generator
 
     def __call__(self, tensor, name):
-        index = torch.randint(0, len(self.source), (tensor.shape[0],), generator=self.generator)
-        return self.source[index].to(tensor.dtype)
+        if self.source.shape[1:] != tensor.shape[1:]:
+            raise ValueError(
+                f"source activations for {name} have item shape {tuple(self.source.shape[1:])}, "
+                f"the activation has {tuple(tensor.shape[1:])}"
+            )
+        device = self.generator.device if self.generator is not None else "cpu"
+        index = torch.randint(
+            len(self.source), (tensor.shape[0],), generator=self.generator, device=device
+        )
+        return self.source[index.to(self.source.device)].to(tensor.device, tensor.dtype)
 
 
 class FeatureScaling(Intervention):
+    """Multiply the activation by ``factor``."""
+
     def __init__(self, name: str, factor: float):
         super().__init__(name)
         self.factor = factor
@@ -82,7 +146,11 @@ class FeatureScaling(Intervention):
 
 
 class Patch(Intervention):
-    """Replace the activation by one recorded elsewhere (another input or another model)."""
+    """Replace the activation by ``activation``, recorded on another input or model.
+
+    ``activation`` must have the activation's exact shape (batch included), e.g.
+    ``cache[name]`` from ``Probe(other_unet).run_with_cache`` on the same batch.
+    """
 
     def __init__(self, name: str, activation: torch.Tensor):
         super().__init__(name)
@@ -92,47 +160,54 @@ class Patch(Intervention):
         if self.activation.shape != tensor.shape:
             raise ValueError(
                 f"patch for {name} has shape {tuple(self.activation.shape)}, "
-                f"activation has {tuple(tensor.shape)}"
+                f"the activation has {tuple(tensor.shape)}"
             )
-        return self.activation.to(tensor.dtype)
-
-
-def _ablate(tensor: torch.Tensor, mode: str, mean: torch.Tensor | None) -> torch.Tensor:
-    if mode == "zero":
-        return torch.zeros_like(tensor)
-    if mode == "mean":
-        if mean is None:
-            raise ValueError("mode='mean' needs a reference mean")
-        return mean.to(tensor.dtype).expand_as(tensor).clone()
-    raise ValueError(f"mode must be 'zero' or 'mean', got {mode!r}")
+        return self.activation.to(tensor.device, tensor.dtype)
 
 
 class SkipCut(Intervention):
-    """Cut encoder->decoder skip edge ``k`` where the decoder consumes it."""
+    """Cut encoder->decoder skip edge ``k`` where the decoder consumes it.
+
+    ``mode="zero"`` hands the decoder zeros, ``"mean"`` the reference ``mean`` of
+    ``skip.k``; the encoder (and the skip's producer) is untouched.
+    """
 
     def __init__(self, k: int, mode: str = "zero", mean: torch.Tensor | None = None):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError(f"skip index k must be a non-negative int, got {k!r}")
         super().__init__(f"skip.{k}")
-        self.mode, self.mean = mode, mean
+        _check_mode(mode, mean)
+        self.k, self.mode, self.mean = k, mode, mean
 
     def __call__(self, tensor, name):
-        return _ablate(tensor, self.mode, self.mean)
+        if self.mode == "zero":
+            return torch.zeros_like(tensor)
+        return _mean_like(self.mean, tensor, name)
+
+    def __repr__(self) -> str:
+        return f"SkipCut({self.k}, mode={self.mode!r})"
 
 
-class BottleneckCut(Intervention):
-    """Zero or mean-ablate the mid block's output (the bottleneck)."""
+class BottleneckCut(SkipCut):
+    """Zero or mean-ablate the mid block's output (``mid``): the bottleneck path."""
 
     def __init__(self, mode: str = "zero", mean: torch.Tensor | None = None):
-        super().__init__("mid")
-        self.mode, self.mean = mode, mean
+        Intervention.__init__(self, "mid")
+        _check_mode(mode, mean)
+        self.k, self.mode, self.mean = None, mode, mean
 
-    def __call__(self, tensor, name):
-        return _ablate(tensor, self.mode, self.mean)
+    def __repr__(self) -> str:
+        return f"BottleneckCut(mode={self.mode!r})"
 
 
 class HeadAblation(Intervention):
-    """Remove one head's contribution: its slice of ``pattern @ v`` is zeroed or mean-replaced.
+    """Remove head ``head``'s contribution to attention ``attn_name``.
 
-    ``mean`` is the reference mean of the attention's ``.z`` site ([heads, q, head_dim]).
+    Its slice of ``z = pattern @ v`` (before ``to_out``) is zeroed, or replaced by the
+    reference mean (``mean``: the ``<attn>.z`` reference mean [heads, queries, head_dim],
+    or just this head's [queries, head_dim]). The other heads are untouched, so the
+    attention output changes by ``-W_out[:, head slice] @ z_head`` (divided by the
+    module's rescale factor) for zero ablation.
     """
 
     site = "z"
@@ -141,19 +216,35 @@ class HeadAblation(Intervention):
         self, attn_name: str, head: int, mode: str = "zero", mean: torch.Tensor | None = None
     ):
         super().__init__(attn_name)
+        if isinstance(head, bool) or not isinstance(head, int) or head < 0:
+            raise ValueError(f"head must be a non-negative int, got {head!r}")
+        _check_mode(mode, mean)
         self.head, self.mode, self.mean = head, mode, mean
 
     def __call__(self, tensor, name):
         out = tensor.clone()
-        mean = None if self.mean is None else self.mean[self.head]
-        out[:, self.head] = _ablate(tensor[:, self.head], self.mode, mean)
+        if self.mode == "zero":
+            out[:, self.head] = 0
+            return out
+        mean = self.mean if self.mean.ndim == tensor.ndim - 2 else self.mean[self.head]
+        out[:, self.head] = _mean_like(mean, tensor[:, self.head], f"{name} head {self.head}")
         return out
+
+    def __repr__(self) -> str:
+        return f"HeadAblation({self.name!r}, {self.head}, mode={self.mode!r})"
 
 
 class AttentionPerturbation(Intervention):
-    """Perturb attention: ``uniform`` pattern, ``logit_noise`` (N(0, strength^2) added to
-    the logits; the same draw every call, so runs share it) or ``temperature`` (logits
-    divided by ``strength``), on every head or one ``head``."""
+    """Perturb the attention of ``attn_name`` on every head (``head=None``) or one head.
+
+    ``kind``: ``"uniform"`` replaces the pattern by 1 / n_keys; ``"logit_noise"`` adds
+    N(0, strength^2) to the logits before the softmax; ``"temperature"`` divides the
+    logits by ``strength`` (> 1 flattens, < 1 sharpens).
+
+    Noise comes from ``generator`` (its state advances with each forward; seed it alike
+    for runs that must share the draw) or, with ``seed``, from a generator re-seeded at
+    every forward, so every run sees the same noise (common random numbers).
+    """
 
     def __init__(
         self,
@@ -161,13 +252,29 @@ class AttentionPerturbation(Intervention):
         kind: str = "uniform",
         head: int | None = None,
         strength: float = 1.0,
-        seed: int = 0,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
     ):
         super().__init__(attn_name)
-        if kind not in ("uniform", "logit_noise", "temperature"):
-            raise ValueError(f"kind must be uniform, logit_noise or temperature, got {kind!r}")
-        self.kind, self.head, self.strength, self.seed = kind, head, strength, seed
+        if kind not in PERTURBATIONS:
+            raise ValueError(f"kind must be one of {PERTURBATIONS}, got {kind!r}")
+        if head is not None and (isinstance(head, bool) or not isinstance(head, int) or head < 0):
+            raise ValueError(f"head must be None (all heads) or a non-negative int, got {head!r}")
+        if kind == "temperature" and not strength > 0:
+            raise ValueError(f"temperature strength must be > 0, got {strength!r}")
+        if kind == "logit_noise" and not strength >= 0:
+            raise ValueError(f"logit_noise strength must be >= 0, got {strength!r}")
+        if generator is not None and seed is not None:
+            raise ValueError("give AttentionPerturbation a generator or a seed, not both")
+        self.kind, self.head, self.strength = kind, head, strength
+        self.generator, self.seed = generator, seed
         self.site = "pattern" if kind == "uniform" else "logits"
+
+    def _noise(self, shape: torch.Size) -> torch.Tensor:
+        generator = self.generator
+        if generator is None:
+            generator = torch.Generator().manual_seed(0 if self.seed is None else self.seed)
+        return torch.randn(shape, generator=generator, device=generator.device)
 
     def __call__(self, tensor, name):
         if self.kind == "uniform":
@@ -175,11 +282,13 @@ class AttentionPerturbation(Intervention):
         elif self.kind == "temperature":
             edited = tensor / self.strength
         else:
-            generator = torch.Generator().manual_seed(self.seed)
-            noise = torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
+            noise = self._noise(tensor.shape).to(tensor.device, tensor.dtype)
             edited = tensor + self.strength * noise
         if self.head is None:
             return edited
         out = tensor.clone()
         out[:, self.head] = edited[:, self.head]
         return out
+
+    def __repr__(self) -> str:
+        return f"AttentionPerturbation({self.name!r}, {self.kind!r}, head={self.head})"

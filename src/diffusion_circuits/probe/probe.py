@@ -1,240 +1,286 @@
 """The probe: named hook points, capture and scoped interventions on any ``UNet2DModel``.
 
-Hooks are global state on the model, so every context manager here removes what it
-added, and restores the attention processors it replaced, in ``finally``: after an
-exception the model is exactly as it was. Intervention hooks are prepended, so a capture
-always records the intervened activations, whichever context is outer.
+Every context manager here removes what it added, and restores the attention processors
+it replaced, in ``finally``: after an exception the model is exactly as it was. Capture
+and intervene nest in any order; a capture always records the intervened activations.
 """
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 
-from diffusion_circuits.probe.attention import RecordingAttnProcessor
-from diffusion_circuits.probe.interventions import Intervention
-from diffusion_circuits.probe.names import ATTENTION_SITES, build_name_map
+from diffusion_circuits.probe.hooks import Entry, registry_for
+from diffusion_circuits.probe.names import NamesFilter, build_name_map
 
-__all__ = ["Probe", "run_with_cache", "NamesFilter"]
+__all__ = ["Probe", "ActivationCache", "run_with_cache"]
 
-NamesFilter = str | Sequence[str] | Callable[[str], bool] | None
+Reduce = Callable[[str, torch.Tensor], Any]
+
+
+class ActivationCache(dict):
+    """``hook name -> tensor`` (or its reduction); ``<attn>.out`` reads ``<attn>``.
+
+    ``timesteps`` holds the timestep of each batch item of the last forward (a 1-d
+    tensor), so cached activations keep their time.
+    """
+
+    timesteps: torch.Tensor | None = None
+
+    @staticmethod
+    def _alias(key):
+        return key[: -len(".out")] if isinstance(key, str) and key.endswith(".out") else key
+
+    def __missing__(self, key):
+        alias = self._alias(key)
+        if alias != key and dict.__contains__(self, alias):
+            return self[alias]
+        raise KeyError(key)
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self, key) or dict.__contains__(self, self._alias(key))
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
 
 class Probe:
-    """Hook points of ``unet`` (any diffusers ``UNet2DModel``), discovered from its modules."""
+    """Hook points, capture and interventions of ``unet`` (any diffusers ``UNet2DModel``).
+
+    The names are discovered from the model's modules (see ``probe.names``); nothing is
+    attached to the model until a context is entered.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from diffusers import UNet2DModel
+    >>> from diffusion_circuits.probe import ZeroAblation
+    >>> _ = torch.manual_seed(0)
+    >>> unet = UNet2DModel(sample_size=8, block_out_channels=(8, 8), norm_num_groups=4,
+    ...                    layers_per_block=1, down_block_types=("DownBlock2D",) * 2,
+    ...                    up_block_types=("AttnUpBlock2D", "UpBlock2D"), attention_head_dim=4)
+    >>> probe = Probe(unet)
+    >>> probe.attention_heads
+    {'mid.attn.0': 2, 'up.0.attn.0': 2, 'up.0.attn.1': 2}
+    >>> x_t, t = torch.randn(3, 3, 8, 8), torch.tensor([10, 500, 900])
+    >>> eps, cache = probe.run_with_cache(x_t, t, names="up.0.attn.*.pattern")
+    >>> sorted(cache), tuple(cache["up.0.attn.0.pattern"].shape)
+    (['up.0.attn.0.pattern', 'up.0.attn.1.pattern'], (3, 2, 16, 16))
+    >>> with torch.no_grad(), probe.intervene(ZeroAblation("mid")):
+    ...     ablated = unet(x_t, t).sample
+    >>> bool((ablated != eps).any())
+    True
+    """
 
     def __init__(self, unet: nn.Module):
         self.unet = unet
         self._map = build_name_map(unet)
-        self._processors: dict[str, RecordingAttnProcessor] = {}
+        self._registry = registry_for(unet)
 
-    # ---- structure -------------------------------------------------------------------
+    # ---- structure ---------------------------------------------------------------------
     @property
     def hook_points(self) -> list[str]:
-        return list(self._map.hook_points)
+        """Every canonical hook-point name, in forward order."""
+        return self._map.hook_points
 
     @property
     def attention_heads(self) -> dict[str, int]:
+        """Attention hook point -> number of heads."""
         return dict(self._map.attention_heads)
 
     @property
     def layer_groups(self) -> dict[str, list[str]]:
+        """The paper's seven layer groups -> their hook points (forward order)."""
         return self._map.layer_groups()
 
     @property
     def resnets(self) -> list[str]:
-        return [n for n in self._map.modules if ".resnet." in n]
+        """The ResNet-block hook points (``*.resnet.*``)."""
+        return [n for n in self._map.points if ".resnet." in n]
 
     def group_of(self, name: str) -> str | None:
-        return self._map.groups.get(self._canonical(name))
+        """Layer group of a hook point (None for ``time_emb``)."""
+        return self._map.points[self._map.canonical(name)].group
 
     def module_path(self, name: str) -> str:
-        """The diffusers dotted module path behind a hook name."""
-        name = self._canonical(name)
-        if name.startswith("skip."):
-            return f"skip tuple entry produced by {self.module_path(self.skip_source(name))}"
-        base, site = self._split_site(name)
-        path = self._map.paths[base]
-        return f"{path} ({site})" if site else path
+        """Dotted path of the diffusers module producing ``name`` (``unet.get_submodule``)."""
+        return self._map.module_path(name)
 
     def skip_source(self, name: str) -> str:
-        return self._map.skip_sources[int(name.split(".")[1])]
-
-    # ---- names -----------------------------------------------------------------------
-    def _split_site(self, name: str) -> tuple[str, str | None]:
-        base, _, site = name.rpartition(".")
-        if site in ATTENTION_SITES and base in self._map.attention_heads:
-            return base, site
-        return name, None
-
-    def _canonical(self, name: str) -> str:
-        if name.endswith(".out") and name[:-4] in self._map.attention_heads:
-            name = name[:-4]
-        if name not in self._map.groups and name not in self._map.modules:
-            close = difflib.get_close_matches(name, self._map.hook_points, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"unknown hook point {name!r}{hint}")
-        return name
+        """The hook point whose output is skip ``name`` (e.g. ``skip.0`` -> ``conv_in``)."""
+        return self._map.points[self._map.canonical(name)].source
 
     def resolve(self, names: NamesFilter = None) -> list[str]:
-        """Hook names selected by a name, a glob, a list of either, or a predicate."""
-        if names is None:
-            return self.hook_points
-        if callable(names):
-            return [n for n in self.hook_points if names(n)]
-        patterns = [names] if isinstance(names, str) else list(names)
-        selected: list[str] = []
-        for pattern in patterns:
-            if any(ch in pattern for ch in "*?["):
-                matches = fnmatch.filter(self.hook_points, pattern)
-                if not matches:
-                    raise ValueError(f"no hook point matches {pattern!r}")
-                selected.extend(matches)
-            else:
-                selected.append(self._canonical(pattern))
-        order = {n: i for i, n in enumerate(self.hook_points)}
-        return sorted(set(selected), key=order.__getitem__)
+        """Hook points selected by None (all), a name, a glob, a list or a predicate."""
+        return self._map.resolve(names)
 
-    # ---- plumbing --------------------------------------------------------------------
-    def _processor(self, attn_name: str) -> RecordingAttnProcessor:
-        if attn_name not in self._processors:
-            module = self._map.modules[attn_name]
-            processor = RecordingAttnProcessor(module.processor, attn_name)
-            module.set_processor(processor)
-            self._processors[attn_name] = processor
-        return self._processors[attn_name]
-
-    def _release(self, attn_name: str) -> None:
-        processor = self._processors.get(attn_name)
-        if processor is not None and not processor.active:
-            self._map.modules[attn_name].set_processor(processor.original)
-            del self._processors[attn_name]
-
-    def _up_block(self, skip: str) -> tuple[nn.Module, int]:
-        b, j = self._map.skip_consumers[int(skip.split(".")[1])]
-        return self.unet.up_blocks[b], j
-
-    # ---- capture ---------------------------------------------------------------------
+    # ---- capture -----------------------------------------------------------------------
     @contextmanager
     def capture(
-        self, names: NamesFilter = None, reduce: Callable[[str, torch.Tensor], Any] | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Record hook-point outputs into a dict while the block runs.
+        self, names: NamesFilter = None, reduce: Reduce | None = None
+    ) -> Iterator[ActivationCache]:
+        """Record hook-point activations into a dict while the block runs.
 
-        ``reduce(name, tensor)`` is stored instead of the tensor when given (streaming
-        summaries keep memory bounded). A later forward in the same block overwrites.
+        Parameters
+        ----------
+        names : None (everything), a name, a glob (``"down.*.attn.*"``), a list of those, or
+            a predicate ``name -> bool``.
+        reduce : optional ``(name, tensor) -> object``, stored instead of the (detached)
+            tensor, so that only summaries are kept. A hook point reached again in the same
+            block (a second forward) overwrites its entry.
+
+        Returns
+        -------
+        ActivationCache, filled as the forward runs.
         """
-        cache: dict[str, Any] = {}
+        selected = self._map.resolve(names)
+        cache = ActivationCache()
 
-        def store(name: str, tensor: torch.Tensor) -> None:
-            tensor = tensor.detach()
-            cache[name] = reduce(name, tensor) if reduce is not None else tensor
+        def recorder(name: str) -> Callable[[torch.Tensor], None]:
+            # UNet2DModel adds skip samples to conv_out's output in place
+            copy = name == "conv_out"
 
-        handles, sites_by_attn = [], {}
-        try:
-            for name in self.resolve(names):
-                base, site = self._split_site(name)
-                if site is not None:
-                    sites_by_attn.setdefault(base, set()).add(site)
-                elif name.startswith("skip."):
-                    block, j = self._up_block(name)
-                    handles.append(
-                        block.register_forward_pre_hook(
-                            lambda m, args, kwargs, name=name, j=j: store(name, args[1][j]),
-                            with_kwargs=True,
-                        )
-                    )
-                else:
-                    handles.append(
-                        self._map.modules[name].register_forward_hook(
-                            lambda m, args, output, name=name: store(name, output)
-                        )
-                    )
-            for attn_name, sites in sites_by_attn.items():
-                self._processor(attn_name).recorders.append((sites, store))
-            yield cache
-        finally:
-            for handle in handles:
+            def store(tensor: torch.Tensor) -> None:
+                tensor = tensor.detach()
+                if copy:
+                    tensor = tensor.clone()
+                cache[name] = tensor if reduce is None else reduce(name, tensor)
+
+            return store
+
+        def timesteps(module, args, kwargs) -> None:
+            sample = args[0] if args else kwargs["sample"]
+            t = args[1] if len(args) > 1 else kwargs["timestep"]
+            t = torch.as_tensor(t).detach().flatten()
+            cache.timesteps = t.expand(sample.shape[0]) if t.numel() == 1 else t
+
+        entries = [Entry(n, self._map.points[n], recorder(n), edit=False) for n in selected]
+        with self._entries(entries):
+            handle = self.unet.register_forward_pre_hook(timesteps, with_kwargs=True)
+            try:
+                yield cache
+            finally:
                 handle.remove()
-            for attn_name in sites_by_attn:
-                processor = self._processors.get(attn_name)
-                if processor is not None:
-                    processor.recorders = [r for r in processor.recorders if r[1] is not store]
-                    self._release(attn_name)
 
     def run_with_cache(
-        self, x_t: torch.Tensor, t: torch.Tensor, names: NamesFilter = None, **kwargs
-    ) -> tuple[torch.Tensor, dict[str, Any]]:
-        with torch.no_grad(), self.capture(names, **kwargs) as cache:
-            eps = self.unet(x_t, t).sample
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor | int,
+        names: NamesFilter = None,
+        reduce: Reduce | None = None,
+        **forward_kwargs,
+    ) -> tuple[torch.Tensor, ActivationCache]:
+        """One forward under ``torch.no_grad`` with capture: ``(eps, cache)``."""
+        with torch.no_grad(), self.capture(names, reduce=reduce) as cache:
+            eps = self.unet(x_t, t, **forward_kwargs).sample
         return eps, cache
 
     def reference_means(
-        self, x_t: torch.Tensor, t: torch.Tensor, names: NamesFilter = None
+        self,
+        x_ts: torch.Tensor,
+        t: torch.Tensor | int,
+        names: NamesFilter = None,
+        batch_size: int | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Per-hook means over a reference batch (pass x_t at the timestep you intervene at)."""
-        _, cache = self.run_with_cache(x_t, t, names, reduce=lambda n, x: x.mean(dim=0))
-        return cache
+        """Per-hook means over a reference batch, for :class:`MeanAblation` and friends.
 
-    # ---- interventions ---------------------------------------------------------------
+        Pass the reference images noised to the timestep you will intervene at: means
+        from another t are a different distribution. ``batch_size`` splits the forward
+        into chunks (bounded memory); the result is the mean over all items.
+
+        Returns
+        -------
+        dict ``name -> mean over items`` (one item's shape).
+        """
+        if len(x_ts) == 0:
+            raise ValueError("reference_means needs at least one reference image")
+        t = torch.as_tensor(t)
+        size = batch_size or len(x_ts)
+        sums: dict[str, torch.Tensor] = {}
+        for start in range(0, len(x_ts), size):
+            chunk = slice(start, start + size)
+            t_chunk = t[chunk] if t.ndim == 1 and len(t) == len(x_ts) else t
+            _, cache = self.run_with_cache(
+                x_ts[chunk], t_chunk, names, reduce=lambda n, x: x.double().sum(dim=0)
+            )
+            for name, value in cache.items():
+                sums[name] = sums[name] + value if name in sums else value
+        return {name: (value / len(x_ts)).to(x_ts.dtype) for name, value in sums.items()}
+
+    # ---- interventions -----------------------------------------------------------------
     @contextmanager
-    def intervene(self, *interventions: Intervention) -> Iterator[None]:
-        """Apply interventions while the block runs; everything is undone on exit."""
-        handles, edited = [], []
+    def intervene(self, *interventions) -> Iterator[None]:
+        """Apply interventions (composable, in the order given) while the block runs.
+
+        Each is an object with ``.name`` (the hook point) and ``__call__(tensor, name)``
+        returning the replacement tensor; attention interventions also carry ``.site``.
+        Everything is undone on exit, also after an exception.
+        """
+        entries = [self._edit(intervention) for intervention in interventions]
+        with self._entries(entries):
+            yield
+
+    def _edit(self, intervention) -> Entry:
+        name = getattr(intervention, "name", None)
+        if not isinstance(name, str) or not callable(intervention):
+            raise ValueError(
+                f"an intervention needs a .name (hook point) and __call__(tensor, name); got {intervention!r}"
+            )
+        name = self._map.canonical(name)
+        site = getattr(intervention, "site", None)
+        if site is None:
+            key = name
+        elif name in self._map.attention_heads:
+            key = f"{name}.{site}"
+            head = getattr(intervention, "head", None)
+            if head is not None and head >= self._map.attention_heads[name]:
+                raise ValueError(
+                    f"{intervention!r}: head {head} out of range, {name} has "
+                    f"{self._map.attention_heads[name]} heads"
+                )
+        else:
+            raise ValueError(
+                f"{intervention!r} needs an attention hook point, one of {list(self._map.attention_heads)}"
+            )
+        # logits are no hook point, but live in the same attention processor
+        point = self._map.points[f"{name}.pattern" if site == "logits" else key]
+
+        def edit(tensor: torch.Tensor) -> torch.Tensor:
+            out = intervention(tensor, key)
+            if not isinstance(out, torch.Tensor) or out.shape != tensor.shape:
+                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                raise ValueError(
+                    f"{intervention!r} returned {got} at {key}; expected shape {tuple(tensor.shape)}"
+                )
+            return out
+
+        return Entry(key, point, edit, edit=True)
+
+    @contextmanager
+    def _entries(self, entries: Iterable[Entry]) -> Iterator[None]:
+        added: list[Entry] = []
         try:
-            for intervention in interventions:
-                name = self._canonical(intervention.name)
-                base, site = self._split_site(name)
-                if intervention.site != "output" or site is not None:
-                    target = intervention.site if intervention.site != "output" else site
-                    if target not in ("logits", "pattern", "z"):
-                        raise ValueError(f"cannot intervene on attention site {target!r} of {base}")
-                    processor = self._processor(base)
-                    getattr(processor, f"{'logit' if target == 'logits' else target}_edits").append(
-                        lambda tensor, iv=intervention, n=name: iv(tensor, n)
-                    )
-                    edited.append(base)
-                elif name.startswith("skip."):
-                    block, j = self._up_block(name)
-
-                    def replace_skip(module, args, kwargs, iv=intervention, n=name, j=j):
-                        skips = list(args[1])
-                        skips[j] = iv(skips[j], n)
-                        return (args[0], tuple(skips), *args[2:]), kwargs
-
-                    handles.append(
-                        block.register_forward_pre_hook(
-                            replace_skip, with_kwargs=True, prepend=True
-                        )
-                    )
-                else:
-                    handles.append(
-                        self._map.modules[name].register_forward_hook(
-                            lambda m, args, output, iv=intervention, n=name: iv(output, n),
-                            prepend=True,
-                        )
-                    )
+            for entry in entries:
+                added.append(self._registry.add(entry))
             yield
         finally:
-            for handle in handles:
-                handle.remove()
-            for base in edited:
-                processor = self._processors.get(base)
-                if processor is not None:
-                    processor.logit_edits.clear()
-                    processor.pattern_edits.clear()
-                    processor.z_edits.clear()
-                    self._release(base)
+            self._registry.remove(added)
 
 
 def run_with_cache(
-    unet: nn.Module, x_t: torch.Tensor, t: torch.Tensor, names: NamesFilter = None, **kwargs
-) -> tuple[torch.Tensor, dict[str, Any]]:
-    """One forward of ``unet`` with capture: ``(eps, cache)``."""
-    return Probe(unet).run_with_cache(x_t, t, names, **kwargs)
+    unet: nn.Module,
+    x_t: torch.Tensor,
+    t: torch.Tensor | int,
+    names: NamesFilter = None,
+    reduce: Reduce | None = None,
+    **forward_kwargs,
+) -> tuple[torch.Tensor, ActivationCache]:
+    """One forward of ``unet`` with capture: ``(eps, cache)``; see :meth:`Probe.run_with_cache`."""
+    return Probe(unet).run_with_cache(x_t, t, names, reduce=reduce, **forward_kwargs)

@@ -1,6 +1,29 @@
 """Statistics over tidy tables: comparisons, corrections and the paper's tables."""
 
-from diffusion_circuits.stats.compare import cohen_label, compare_datasets, compare_groups
+from diffusion_circuits.stats.compare import (
+    bootstrap_ci,
+    cohen_label,
+    compare_datasets,
+    compare_groups,
+)
 from diffusion_circuits.stats.corrections import adjust_family
+from diffusion_circuits.stats.tables import (
+    table1_circuit_complexity,
+    table2_head_specialisation,
+    table3_layer_ablation,
+    table4_cross_dataset,
+    to_markdown,
+)
 
-__all__ = ["cohen_label", "compare_datasets", "compare_groups", "adjust_family"]
+__all__ = [
+    "adjust_family",
+    "bootstrap_ci",
+    "cohen_label",
+    "compare_datasets",
+    "compare_groups",
+    "table1_circuit_complexity",
+    "table2_head_specialisation",
+    "table3_layer_ablation",
+    "table4_cross_dataset",
+    "to_markdown",
+]

@@ -1,0 +1,227 @@
+"""Benchmark harness: prints the figures the issues ask for, as one table.
+
+Usage: python scripts/benchmark.py [--pipeline] [--steps N]
+
+Micro-benchmarks (always): the machine's fp32 and bf16 matmul rates; training images/s
+and achieved FLOP/s of our loop in its variants (fp32, bf16, bf16 + channels-last,
+bf16 + torch.compile) against a plain diffusers + accelerate loop (the recipe of the
+diffusers unconditional-training example) on the same model and batch, run side by side;
+full-capture probe overhead against a plain forward. With --pipeline it also times every
+stage of a default ``dvc repro --force`` (wall time and peak RSS through /usr/bin/time),
+the no-op ``dvc repro`` and the size of data/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from diffusers.optimization import get_cosine_schedule_with_warmup
+from diffusers.training_utils import EMAModel
+from torch.utils.flop_counter import FlopCounterMode
+
+from diffusion_circuits.model.factory import build_scheduler, build_unet
+from diffusion_circuits.model.training import batch_for_step, cpu_supports_bf16
+from diffusion_circuits.params import load_params
+from diffusion_circuits.probe import Probe
+
+ROWS: list[tuple[str, str]] = []
+
+
+def row(name: str, value: str) -> None:
+    ROWS.append((name, value))
+    print(f"{name:<58} {value}", flush=True)
+
+
+def matmul_rate(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start)
+
+
+def step_flops(unet, x0, scheduler) -> int:
+    images, noise, t = batch_for_step(x0, 0, 0, x0.shape[0], 1000)
+    with FlopCounterMode(display=False) as counter:
+        loss = F.mse_loss(unet(scheduler.add_noise(images, noise, t), t).sample, noise)
+        loss.backward()
+    unet.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def our_step_factory(params, x0, *, bf16: bool, channels_last: bool, compile_model: bool):
+    """One step of our loop (as in model.training), returning a callable."""
+    accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=True)
+    unet = build_unet(params.model)
+    scheduler = build_scheduler(params.scheduler)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    unet = unet.to(memory_format=fmt)
+    if compile_model:
+        unet = torch.compile(unet)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-3, weight_decay=1e-4)
+    unet, optimizer = accelerator.prepare(unet, optimizer)
+    ema = EMAModel(unet.parameters(), decay=0.999, use_ema_warmup=True, power=2 / 3)
+    state = {"step": 0}
+
+    def step():
+        images, noise, t = batch_for_step(x0, state["step"], 0, x0.shape[0], 1000)
+        noisy = scheduler.add_noise(images, noise, t).contiguous(memory_format=fmt)
+        with accelerator.autocast():
+            prediction = unet(noisy, t).sample
+        loss = F.mse_loss(prediction.float(), noise)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(unet.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        ema.step(unet.parameters())
+        state["step"] += 1
+
+    return step
+
+
+def plain_step_factory(params, x0):
+    """The diffusers unconditional-training example's loop: fp32 default, AdamW, EMA."""
+    accelerator = Accelerator(mixed_precision="no", cpu=True)
+    unet = build_unet(params.model)
+    scheduler = build_scheduler(params.scheduler)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-4, betas=(0.95, 0.999),
+                                  weight_decay=1e-6, eps=1e-8)  # fmt: skip
+    lr = get_cosine_schedule_with_warmup(optimizer, 10, 10_000)
+    unet, optimizer, lr = accelerator.prepare(unet, optimizer, lr)
+    ema = EMAModel(unet.parameters(), decay=0.9999, use_ema_warmup=True, inv_gamma=1.0,
+                   power=3 / 4)  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+
+    def step():
+        clean = x0
+        noise = torch.randn(clean.shape, generator=generator)
+        t = torch.randint(0, 1000, (clean.shape[0],), generator=generator)
+        noisy = scheduler.add_noise(clean, noise, t)
+        with accelerator.accumulate(unet):
+            loss = F.mse_loss(unet(noisy, t).sample.float(), noise.float())
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(unet.parameters(), 1.0)
+            optimizer.step()
+            lr.step()
+            optimizer.zero_grad()
+        ema.step(unet.parameters())
+
+    return step
+
+
+def time_steps(step, n: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - start) / n
+
+
+def training_benchmark(params, steps: int) -> None:
+    batch = params.train.batch_size
+    x0 = torch.rand(batch, params.model.in_channels, params.data.resolution,
+                    params.data.resolution) * 2 - 1  # fmt: skip
+    flops = step_flops(build_unet(params.model), x0, build_scheduler(params.scheduler))
+    fp32, bf16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
+    row("matmul rate fp32 (2048^3)", f"{fp32 / 1e9:.1f} GFLOP/s")
+    row(
+        "matmul rate bf16 (2048^3)",
+        f"{bf16 / 1e9:.1f} GFLOP/s (native bf16: {cpu_supports_bf16()})",
+    )
+    row("training FLOPs per step (fwd+bwd, batch %d)" % batch, f"{flops / 1e9:.1f} GFLOP")
+    variants = {
+        "plain diffusers+accelerate loop (fp32)": plain_step_factory(params, x0),
+        "ours fp32": our_step_factory(params, x0, bf16=False, channels_last=False, compile_model=False),
+        "ours bf16 (default)": our_step_factory(params, x0, bf16=True, channels_last=False, compile_model=False),
+        "ours bf16 + channels_last": our_step_factory(params, x0, bf16=True, channels_last=True, compile_model=False),
+    }  # fmt: skip
+    if params.train.compile or steps >= 10:
+        variants["ours bf16 + torch.compile"] = our_step_factory(
+            params, x0, bf16=True, channels_last=False, compile_model=True
+        )
+    # Interleave rounds so drift in machine speed hits every variant alike.
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    for name, step in variants.items():  # warm-up (compile happens here)
+        time_steps(step, 1, warmup=2)
+    for _ in range(3):
+        for name, step in variants.items():
+            seconds[name].append(time_steps(step, max(1, steps // 3), warmup=0))
+    base = statistics.median(seconds["plain diffusers+accelerate loop (fp32)"])
+    for name, values in seconds.items():
+        s = statistics.median(values)
+        row(f"train {name}", f"{batch / s:.1f} img/s, {flops / s / 1e9:.1f} GFLOP/s "
+            f"({flops / s / bf16:.0%} of bf16 peak), {base / s:.2f}x plain")  # fmt: skip
+
+
+@torch.no_grad()
+def probe_benchmark(params, repeats: int = 7) -> None:
+    unet = build_unet(params.model).eval()
+    probe = Probe(unet)
+    x = torch.randn(params.probe.batch_size, params.model.in_channels, params.data.resolution,
+                    params.data.resolution)  # fmt: skip
+    t = torch.full((x.shape[0],), 300)
+    ratios = []
+    unet(x, t)
+    for _ in range(repeats):
+        start = time.perf_counter()
+        unet(x, t)
+        plain = time.perf_counter() - start
+        start = time.perf_counter()
+        with probe.capture():
+            unet(x, t)
+        ratios.append((time.perf_counter() - start) / plain)
+    row(
+        f"probe full capture / plain forward (batch {x.shape[0]})",
+        f"{statistics.median(ratios):.2f}x (min {min(ratios):.2f}, max {max(ratios):.2f})",
+    )
+
+
+def pipeline_benchmark() -> None:
+    names = subprocess.run(["dvc", "stage", "list", "--name-only"], capture_output=True,
+                           text=True, check=True).stdout.split()  # fmt: skip
+    total = 0.0
+    for name in names:
+        result = subprocess.run(
+            ["/usr/bin/time", "-f", "%e %M", "dvc", "repro", "--single-item", "--force", name],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall, rss_kb = result.stderr.strip().splitlines()[-1].split()
+        total += float(wall)
+        row(f"stage {name}", f"{float(wall):.1f} s, peak RSS {int(rss_kb) / 1024:.0f} MiB")
+    row("default dvc repro from scratch (sum of stages)", f"{total / 60:.1f} min")
+    start = time.perf_counter()
+    subprocess.run(["dvc", "repro"], capture_output=True, check=True)
+    row("no-op dvc repro", f"{time.perf_counter() - start:.1f} s")
+    size = sum(p.stat().st_size for p in Path("data").rglob("*") if p.is_file())
+    row("size of data/", f"{size / 2**20:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pipeline", action="store_true", help="also time a full dvc repro")
+    parser.add_argument("--steps", type=int, default=9, help="timed training steps per variant")
+    args = parser.parse_args()
+    params = load_params()
+    torch.set_num_threads(params.train.num_threads)
+    training_benchmark(params, args.steps)
+    probe_benchmark(params)
+    if args.pipeline:
+        pipeline_benchmark()
+    print("\n| figure | value |\n|---|---|")
+    for name, value in ROWS:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
