@@ -137,7 +137,7 @@ def training_benchmark(params, steps: int) -> None:
         "matmul rate bf16 (2048^3)",
         f"{bf16 / 1e9:.1f} GFLOP/s (native bf16: {cpu_supports_bf16()})",
     )
-    row("training FLOPs per step (fwd+bwd, batch %d)" % batch, f"{flops / 1e9:.1f} GFLOP")
+    row(f"training FLOPs per step (fwd+bwd, batch {batch})", f"{flops / 1e9:.1f} GFLOP")
     variants = {
         "plain diffusers+accelerate loop (fp32)": plain_step_factory(params, x0),
         "ours fp32": our_step_factory(params, x0, bf16=False, channels_last=False, compile_model=False),
@@ -150,7 +150,7 @@ def training_benchmark(params, steps: int) -> None:
         )
     # Interleave rounds so drift in machine speed hits every variant alike.
     seconds: dict[str, list[float]] = {name: [] for name in variants}
-    for name, step in variants.items():  # warm-up (compile happens here)
+    for step in variants.values():  # warm-up (compile happens here)
         time_steps(step, 1, warmup=2)
     for _ in range(3):
         for name, step in variants.items():
