@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
 from torch.utils.flop_counter import FlopCounterMode
@@ -59,6 +60,7 @@ def step_flops(unet, x0, scheduler) -> int:
 
 def our_step_factory(params, x0, *, bf16: bool, channels_last: bool, compile_model: bool):
     """One step of our loop (as in model.training), returning a callable."""
+    AcceleratorState._reset_state(reset_partial_state=True)  # one process, several set-ups
     accelerator = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=True)
     unet = build_unet(params.model)
     scheduler = build_scheduler(params.scheduler)
@@ -89,6 +91,7 @@ def our_step_factory(params, x0, *, bf16: bool, channels_last: bool, compile_mod
 
 def plain_step_factory(params, x0):
     """The diffusers unconditional-training example's loop: fp32 default, AdamW, EMA."""
+    AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(mixed_precision="no", cpu=True)
     unet = build_unet(params.model)
     scheduler = build_scheduler(params.scheduler)

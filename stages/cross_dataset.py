@@ -14,6 +14,7 @@ from diffusion_circuits.analysis.cross_dataset import (
 from diffusion_circuits.analysis.model_io import load_trained
 from diffusion_circuits.cli import stage_entry, stage_parser
 from diffusion_circuits.io import write_json, write_parquet
+from diffusion_circuits.model.training import cpu_supports_bf16
 from diffusion_circuits.params import load_params
 
 
@@ -32,7 +33,8 @@ def main() -> None:
     accuracy = cross_accuracy(models, **common)
     summary = summarise_cross(accuracy)
     cka = feature_transferability(models, **common)
-    patching = cross_model_patching(models, **common)
+    bf16 = params.analyze.mixed_precision == "bf16" and cpu_supports_bf16()
+    patching = cross_model_patching(models, **common, autocast_bf16=bf16)
     tops = pd.concat(
         [
             pd.read_parquet(f"data/analysis/{d}-seed{seed}/top_components.parquet")

@@ -93,7 +93,7 @@ class SchedulerParams(_Section):
 
 
 class TrainParams(_Section):
-    steps: int = Field(500, ge=1)
+    steps: int = Field(400, ge=1)
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0)
     warmup_steps: int = Field(50, ge=0)

@@ -89,7 +89,7 @@ def feature_transferability(
 
 @torch.no_grad()
 def cross_model_patching(
-    models: list[TrainedModel], timesteps, seed: int, batch_size: int
+    models: list[TrainedModel], timesteps, seed: int, batch_size: int, autocast_bf16: bool = False
 ) -> pd.DataFrame:
     """Patch each layer group's output from the donor model into the receiver model.
 
@@ -104,25 +104,27 @@ def cross_model_patching(
         for batch in noised_batches(
             receiver.scheduler, receiver.probe_set, timesteps, seed, batch_size
         ):
-            base = noise_mse(receiver.unet(batch.x_t, batch.t).sample, batch.eps)
-            with giving.capture(names=list(targets.values())) as donor_cache:
-                donor.unet(batch.x_t, batch.t)
-            for group, hook in targets.items():
-                with receiving.intervene(Patch(hook, donor_cache[hook])):
-                    mse = noise_mse(receiver.unet(batch.x_t, batch.t).sample, batch.eps)
-                rows.append(
-                    pd.DataFrame(
-                        {
-                            "model": receiver.dataset,
-                            "donor": donor.dataset,
-                            "image_id": batch.image_ids,
-                            "timestep": batch.timestep,
-                            "target": group,
-                            "metric": "impact",
-                            "value": impact(mse, base).double().numpy(),
-                        }
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
+                base = noise_mse(receiver.unet(batch.x_t, batch.t).sample.float(), batch.eps)
+                with giving.capture(names=list(targets.values())) as donor_cache:
+                    donor.unet(batch.x_t, batch.t)
+                for group, hook in targets.items():
+                    with receiving.intervene(Patch(hook, donor_cache[hook])):
+                        eps_hat = receiver.unet(batch.x_t, batch.t).sample.float()
+                    mse = noise_mse(eps_hat, batch.eps)
+                    rows.append(
+                        pd.DataFrame(
+                            {
+                                "model": receiver.dataset,
+                                "donor": donor.dataset,
+                                "image_id": batch.image_ids,
+                                "timestep": batch.timestep,
+                                "target": group,
+                                "metric": "impact",
+                                "value": impact(mse, base).double().numpy(),
+                            }
+                        )
                     )
-                )
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 

@@ -73,9 +73,13 @@ def render_report(
               "| # | where | quantity | paper | ours | 95% CI | verdict | note |",
               "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for i, row in enumerate(table.itertuples(index=False), start=1):
-        what = " ".join(str(x) for x in (row.quantity, row.dataset or "", row.target or "",
-                                          f"t={row.timestep}" if pd.notna(row.timestep) else "")
-                        if x).strip()  # fmt: skip
+        parts = [
+            row.quantity,
+            row.dataset,
+            row.target,
+            f"t={int(row.timestep)}" if pd.notna(row.timestep) else None,
+        ]
+        what = " ".join(str(p) for p in parts if isinstance(p, str) and p)
         ci = f"[{_number(row.ci_low)}, {_number(row.ci_high)}]" if np.isfinite(row.ci_low) else "-"
         note = (row.reason or "").replace("|", "/")
         lines.append(f"| {i} | {row.location} | {what} | {_paper(row)} | {_number(row.ours)} | "
