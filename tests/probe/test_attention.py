@@ -3,8 +3,8 @@
 import pytest
 import torch
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+from unets import assert_clean, inputs, make_unet, processors
 
-from conftest import assert_clean, inputs, make_unet, processors
 from diffusion_circuits.probe import FeatureScaling, Probe, ZeroAblation
 from diffusion_circuits.probe.attention import RecordingAttnProcessor
 

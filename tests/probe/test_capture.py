@@ -2,8 +2,8 @@
 
 import pytest
 import torch
+from unets import assert_clean, inputs, make_unet, processors
 
-from conftest import assert_clean, inputs, make_unet, processors
 from diffusion_circuits.probe import FeatureScaling, Probe, ZeroAblation, run_with_cache
 from diffusion_circuits.probe.hooks import registry_for
 

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
+from unets import ARCHITECTURES, inputs, make_unet
 
-from conftest import ARCHITECTURES, inputs, make_unet
 from diffusion_circuits.probe import ATTENTION_SITES, LAYER_GROUPS, Probe
 
 SITES = [f".{site}" for site in ATTENTION_SITES]

@@ -1,19 +1,35 @@
 """The default natural-face source: real LFW crops shipped with scikit-image.
 
 CelebA cannot be downloaded here, so the default stand-in is
-``skimage.data.lfw_subset()``: 200 greyscale 25x25 crops, of which the first 100 are
-faces. They are resized to the target resolution (LANCZOS) and expanded to ``n`` images:
+``skimage.data.lfw_subset()``: 200 greyscale 25 x 25 crops, of which the first 100 are
+faces (the rest are non-faces). :func:`expand_with_augmentation` resizes them to the
+target resolution (LANCZOS) and expands them to ``n`` images:
 
-1. the 100 originals come first, unaugmented (``source_id == image_id``);
-2. every further image is an augmented copy of source ``i mod 100`` (round robin):
-   horizontal flip with p = 0.5, scale U(0.9, 1.1), rotation U(-8, 8) degrees,
-   translation U(-2, 2) px at 32 px (proportional at other sizes), contrast and
-   brightness each jittered by U(-10%, 10%); the affine map is applied by Pillow
-   (bicubic) to an edge-padded copy so no black borders appear.
+1. outputs ``0 .. len(faces) - 1`` are the resized originals, unaugmented
+   (``source_id == image_id``);
+2. output ``i >= len(faces)`` is an augmented copy of source ``i mod len(faces)`` (round
+   robin, so every face gets the same number of copies, +-1).
 
-The statistical unit stays the source face: copies share ``source_id`` and the split is
-made by source. LFW has no attributes and no landmarks, so the attribute columns are NA
-and there are no part masks.
+Augmentation recipe for one copy, with ``r`` the resolution; the draws come from one
+``numpy.random.default_rng(seed)`` in this order, copy after copy:
+
+* ``flip ~ U(0, 1) < 0.5``: mirror left-right;
+* ``scale ~ U(0.9, 1.1)``: zoom about the centre (> 1 enlarges the face);
+* ``angle ~ U(-8, 8)`` degrees: rotation (counter-clockwise positive) about the centre
+  moved by the shift below;
+* ``shift ~ U(-2, 2)^2 * r / 32`` pixels: translation (2 px at 32 px);
+* ``contrast ~ U(0.9, 1.1)`` and ``brightness ~ U(-0.1, 0.1) * 255``:
+  ``v <- (v - mean) * contrast + mean + brightness``, rounded and clipped to 0..255.
+
+The geometric steps are Pillow affine resamplings (bicubic) of the resized face padded
+by ``r // 4`` replicated edge pixels, so no black border enters the frame (the padding
+covers the worst case of scale 0.9, 8 degrees and the largest shift; checked for
+r >= 16, the smallest resolution the params allow).
+
+Output is greyscale replicated to 3 channels. The statistical unit stays the source
+face: copies share ``source_id`` and the split is made by source. LFW has no attribute
+labels, so the canonical attribute columns are NA, and no landmarks, so there are no
+part masks (``masks`` is None).
 """
 
 from __future__ import annotations
@@ -39,7 +55,14 @@ _CANONICAL = {
 
 
 def load_lfw_faces() -> np.ndarray:
-    """The 100 LFW faces of scikit-image as uint8 [100, 25, 25]."""
+    """The 100 LFW faces of scikit-image as uint8 [100, 25, 25] (``rint(255 * x)``).
+
+    Examples
+    --------
+    >>> faces = load_lfw_faces()
+    >>> faces.shape, faces.dtype
+    ((100, 25, 25), dtype('uint8'))
+    """
     from skimage.data import lfw_subset
 
     faces = lfw_subset()[:N_LFW_FACES]
@@ -47,6 +70,7 @@ def load_lfw_faces() -> np.ndarray:
 
 
 def _augment(face: Image.Image, rng: np.random.Generator, resolution: int) -> np.ndarray:
+    """One augmented copy of a resized face (mode "L"); the recipe is in the module doc."""
     size = resolution
     pad = size // 4
     padded = np.pad(np.asarray(face, dtype=np.uint8), pad, mode="edge")
@@ -60,12 +84,12 @@ def _augment(face: Image.Image, rng: np.random.Generator, resolution: int) -> np
     image = image.rotate(
         angle, resample=Image.Resampling.BICUBIC, center=centre, translate=tuple(shift)
     )
+    # Zoom: the central square of side size / scale (in unpadded pixels) becomes the frame.
     width = padded.shape[0]
     side = width / scale
-    box = ((width - side) / 2,) * 2 + ((width + side) / 2,) * 2
     inner = (pad / width) * side
-    crop = (box[0] + inner, box[1] + inner, box[2] - inner, box[3] - inner)
-    image = image.resize((size, size), Image.Resampling.BICUBIC, box=crop)
+    low, high = (width - side) / 2 + inner, (width + side) / 2 - inner
+    image = image.resize((size, size), Image.Resampling.BICUBIC, box=(low, low, high, high))
     values = np.asarray(image, dtype=np.float64)
     contrast, brightness = rng.uniform(0.9, 1.1), rng.uniform(-0.1, 0.1) * 255
     values = (values - values.mean()) * contrast + values.mean() + brightness
@@ -73,24 +97,57 @@ def _augment(face: Image.Image, rng: np.random.Generator, resolution: int) -> np
 
 
 def expand_with_augmentation(faces: np.ndarray, n: int, resolution: int, seed: int) -> FaceSet:
-    """Resize the faces to ``resolution`` and expand them to ``n`` images (see module doc)."""
-    if faces.ndim != 3 or faces.dtype != np.uint8:
-        raise ValueError(f"faces must be uint8 [N, H, W], got {faces.dtype} {faces.shape}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    """Resize greyscale faces to ``resolution`` and expand them to ``n`` images.
+
+    Parameters
+    ----------
+    faces : numpy.ndarray
+        uint8 [S, H, W] greyscale source faces (e.g. :func:`load_lfw_faces`).
+    n : int
+        Number of output images; ``n <= S`` returns the first ``n`` originals.
+    resolution : int
+        Output side in pixels.
+    seed : int
+        Seed of the one generator behind every augmentation draw.
+
+    Returns
+    -------
+    FaceSet
+        ``images`` uint8 [n, resolution, resolution, 3] with R == G == B; ``masks`` None.
+        ``attributes`` columns: ``image_id`` (0..n-1), ``source_id`` (``image_id mod S``),
+        ``source`` ("lfw"), ``augmented`` (``image_id >= S``), and the canonical
+        ``expression``, ``gender``, ``age``, ``facial_hair``, ``glasses``,
+        ``hair_colour``, all NA.
+
+    Examples
+    --------
+    >>> faces = np.arange(2 * 5 * 5, dtype=np.uint8).reshape(2, 5, 5)
+    >>> out = expand_with_augmentation(faces, 5, 8, seed=0)
+    >>> out.images.shape, out.attributes["source_id"].tolist(), out.masks
+    ((5, 8, 8, 3), [0, 1, 0, 1, 0], None)
+    """
+    if not isinstance(faces, np.ndarray) or faces.dtype != np.uint8 or faces.ndim != 3:
+        raise ValueError(
+            f"faces must be uint8 [N, H, W], got "
+            f"{getattr(faces, 'dtype', type(faces).__name__)} {getattr(faces, 'shape', '')}"
+        )
+    if len(faces) == 0:
+        raise ValueError("faces is empty; need at least one source face")
+    for name, value in (("n", n), ("resolution", resolution)):
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     rng = np.random.default_rng(seed)
-    sources = [Image.fromarray(face) for face in faces]
     originals = [
-        np.asarray(face.resize((resolution, resolution), Image.Resampling.LANCZOS))
-        for face in sources
+        Image.fromarray(face).resize((resolution, resolution), Image.Resampling.LANCZOS)
+        for face in faces
     ]
     source_id = np.arange(n) % len(faces)
     grey = np.empty((n, resolution, resolution), np.uint8)
     for i, source in enumerate(source_id):
         if i < len(faces):
-            grey[i] = originals[source]
+            grey[i] = np.asarray(originals[source])
         else:
-            grey[i] = _augment(Image.fromarray(originals[source]), rng, resolution)
+            grey[i] = _augment(originals[source], rng, resolution)
     attributes = pd.DataFrame(
         {
             "image_id": np.arange(n),

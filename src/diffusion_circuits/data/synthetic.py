@@ -28,6 +28,7 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from diffusion_circuits.data.faceset import PART_LABELS, FaceSet
+from diffusion_circuits.data.matching import binary_views
 from diffusion_circuits.data.store import to_greyscale
 
 __all__ = [
@@ -105,19 +106,7 @@ def attribute_marginals(attributes: pd.DataFrame) -> dict[str, float]:
     >>> attribute_marginals(table)["male"], attribute_marginals(table)["grey_hair"]
     (1.0, 0.5)
     """
-    hair = attributes["hair_colour"]
-    views = {
-        "smiling": attributes["expression"] == "smiling",
-        "male": attributes["gender"] == "male",
-        "young": attributes["age"] == "young",
-        "eyeglasses": attributes["glasses"].astype(bool),
-        "facial_hair": attributes["facial_hair"].astype(bool),
-        "black_hair": hair == "black",
-        "brown_hair": hair == "brown",
-        "blond_hair": hair == "blond",
-        "grey_hair": hair == "grey",
-    }
-    return {key: float(np.mean(value)) for key, value in views.items()}
+    return {key: float(value) for key, value in binary_views(attributes).mean().items()}
 
 
 @dataclass(frozen=True)

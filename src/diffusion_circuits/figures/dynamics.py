@@ -21,13 +21,9 @@ from diffusion_circuits.figures.panels import (
     new_figure,
     note,
 )
+from diffusion_circuits.stats.tables import GROUP_ORDER
 
-__all__ = ["figure5", "figure6", "figure7", "figure8", "figure9", "GROUP_ORDER"]
-
-GROUP_ORDER = [
-    "encoder_early", "encoder_middle", "encoder_late", "middle",
-    "decoder_early", "decoder_middle", "decoder_late",
-]  # fmt: skip
+__all__ = ["figure5", "figure6", "figure7", "figure8", "figure9"]
 
 
 def _present(order, values) -> list[str]:

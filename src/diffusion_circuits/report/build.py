@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 
 from diffusion_circuits.report.claims import Claim
-from diffusion_circuits.report.inconsistencies import find_inconsistencies
+from diffusion_circuits.report.inconsistencies import (
+    documented_inconsistencies,
+    find_inconsistencies,
+)
 from diffusion_circuits.report.measure import ReportInputs, measure
 from diffusion_circuits.report.verdict import RELATIVE_TOLERANCE, VERDICTS, verdict
 
@@ -91,8 +94,18 @@ def render_report(
         "Found by recomputing the paper's own printed numbers:",
         "",
     ]
-    for item in find_inconsistencies(claims, n_parameters):
+    computed = find_inconsistencies(claims, n_parameters)
+    for item in computed:
         lines.append(f"- **{item['id']}** ({', '.join(item['claim_ids'])}): {item['description']}")
+    seen = {item["id"] for item in computed}
+    noted = [item for item in documented_inconsistencies(claims) if item["id"] not in seen]
+    if noted:
+        lines += ["", "Further inconsistencies noted when the claims were extracted "
+                  "(`paper_inconsistencies.yaml`, with their severity):", ""]  # fmt: skip
+        for item in noted:
+            lines.append(
+                f"- **{item['id']}** ({item['severity']}): {' '.join(item['description'].split())}"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pingouin as pg
+import yaml
 
 from diffusion_circuits.report.claims import Claim
+from diffusion_circuits.stats.tables import GROUP_ORDER
 
-__all__ = ["find_inconsistencies"]
+__all__ = ["find_inconsistencies", "documented_inconsistencies", "INCONSISTENCIES_FILE"]
 
-GROUPS = ("encoder_early", "encoder_middle", "encoder_late", "middle", "decoder_early",
-          "decoder_middle", "decoder_late")  # fmt: skip
+INCONSISTENCIES_FILE = Path(__file__).with_name("paper_inconsistencies.yaml")
+
+
+def documented_inconsistencies(
+    claims: list[Claim], path: str | Path = INCONSISTENCIES_FILE
+) -> list[dict]:
+    """Inconsistencies noted when the claims were extracted (``paper_inconsistencies.yaml``),
+    except those found to be rounding only; every ``claim_ids`` entry must name a claim."""
+    ids = {claim.id for claim in claims}
+    entries = yaml.safe_load(Path(path).read_text()) or []
+    for entry in entries:
+        unknown = sorted(set(entry["claim_ids"]) - ids)
+        if unknown:
+            raise ValueError(f"{path}: inconsistency {entry['id']} names unknown claims {unknown}")
+    return [entry for entry in entries if entry.get("severity") != "rounding"]
 
 
 def find_inconsistencies(claims: list[Claim], n_parameters: int | None = None) -> list[dict]:
@@ -25,7 +41,7 @@ def find_inconsistencies(claims: list[Claim], n_parameters: int | None = None) -
             found.append({"id": key, "claim_ids": ids, "description": text})
 
     base = v.get("t3_baseline")
-    for g in GROUPS:
+    for g in GROUP_ORDER:
         ablated, printed = v.get(f"t3_{g}_ablated"), v.get(f"t3_{g}_impact")
         if base and ablated is not None and printed is not None:
             implied = (ablated - base) / base
@@ -35,7 +51,7 @@ def find_inconsistencies(claims: list[Claim], n_parameters: int | None = None) -
                 add(f"table3_impact_{g}", ["t3_baseline", f"t3_{g}_ablated", f"t3_{g}_impact"],
                     f"Table 3, {g}: (ablated - baseline) / baseline = ({ablated} - {base}) / "
                     f"{base} = {implied:.3f}, but the printed impact is {printed}.")  # fmt: skip
-    ranks = [(g, v[f"t3_{g}_rank"]) for g in GROUPS if f"t3_{g}_rank" in v]
+    ranks = [(g, v[f"t3_{g}_rank"]) for g in GROUP_ORDER if f"t3_{g}_rank" in v]
     seen: dict[float, list[str]] = {}
     for g, r in ranks:
         seen.setdefault(r, []).append(g)

@@ -48,6 +48,7 @@ def load_report_inputs(root: str | Path, params: Params, tables_dir: str | Path)
         n_parameters=sum(p.numel() for p in unet.parameters()),
         seed=params.stats.seed,
         n_resamples=params.stats.n_resamples,
+        confidence=params.stats.confidence,
     )
 
 

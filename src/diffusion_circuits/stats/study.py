@@ -71,7 +71,7 @@ def study_statistics(
                 impacts.assign(metric="layer_ablation_impact"),
                 by=["metric", "timestep", "target"],
                 **common,
-            ),  # fmt: skip
+            ),
         ],
         ignore_index=True,
     )
@@ -79,10 +79,11 @@ def study_statistics(
     timesteps = sorted(impacts["timestep"].unique())
     t3 = min(timesteps, key=lambda t: abs(t - table3_timestep))
     tables = {
-        "table1_circuit_complexity": table1_circuit_complexity(
-            inputs.circuit_complexity, **{k: v for k, v in common.items()}
+        "table1_circuit_complexity": table1_circuit_complexity(inputs.circuit_complexity, **common),
+        # The paper's Table 2 is "t=300 representative": the same timestep as Table 3.
+        "table2_head_specialisation": table2_head_specialisation(
+            attention, inputs.head_roles, unit=unit, timestep=t3
         ),
-        "table2_head_specialisation": table2_head_specialisation(attention, inputs.head_roles),
         "table3_layer_ablation": pd.concat(
             [
                 table3_layer_ablation(
