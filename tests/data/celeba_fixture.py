@@ -90,16 +90,25 @@ def write_celeba_fixture(
     wrong_size_index: int | None = None,
     missing_index: int | None = None,
     landmarks: bool = True,
+    bad_header: bool = False,
+    bad_row_width_index: int | None = None,
 ) -> Path:
     """Write ``n`` images and the three list files under ``root``; return ``root``.
 
-    Partitions: all train except the last two rows (val, then test).
+    Partitions: all train except the last two rows (val, then test). Defects, each at
+    row ``index`` (0-based; the file's line ``index + 3`` for the two header lines):
+    ``greyscale_index`` saves a mode "L" JPEG, ``corrupt_index`` replaces the file by
+    non-JPEG bytes, ``truncate_index`` keeps its first half, ``wrong_size_index`` draws
+    it 178 x 178, ``missing_index`` writes no file; ``landmarks=False`` omits the landmark
+    file, ``bad_header`` writes "Smile" for "Smiling" in the attribute header and
+    ``bad_row_width_index`` drops that row's last attribute value (39 instead of 40).
     """
     root = Path(root)
     images = root / "img_align_celeba"
     images.mkdir(parents=True)
     values, marks = fixture_attributes(n), fixture_landmarks(n)
-    attr_lines = [str(n), ATTRIBUTE_HEADER]
+    header = ATTRIBUTE_HEADER.replace("Smiling", "Smile") if bad_header else ATTRIBUTE_HEADER
+    attr_lines = [str(n), header]
     landmark_lines = [str(n), LANDMARK_HEADER]
     partition_lines = []
     for i in range(n):
@@ -115,7 +124,8 @@ def write_celeba_fixture(
         if i == truncate_index:
             data = (images / name).read_bytes()
             (images / name).write_bytes(data[: len(data) // 2])
-        attr_lines.append(name + " " + " ".join(f"{v:2d}" for v in values[i]))
+        row = values[i, :-1] if i == bad_row_width_index else values[i]
+        attr_lines.append(name + " " + " ".join(f"{v:2d}" for v in row))
         landmark_lines.append(name + " " + " ".join(f"{v:>4d}" for v in marks[i]))
         partition_lines.append(f"{name} {max(0, i - (n - 3))}")
     (root / "list_attr_celeba.txt").write_text("\n".join(attr_lines) + "\n")

@@ -13,7 +13,13 @@ from celeba_fixture import (
 )
 from PIL import Image
 
-from diffusion_circuits.data.celeba import CELEBA_ATTRIBUTES, CelebAError, read_celeba
+from diffusion_circuits.data.celeba import (
+    CELEBA_ATTRIBUTES,
+    CelebAError,
+    load_celeba_images,
+    read_celeba,
+    read_celeba_attributes,
+)
 from diffusion_circuits.data.faceset import PART_LABELS
 
 CLEAN_COUNTS = {
@@ -192,6 +198,33 @@ def test_missing_folder_and_files(tmp_path):
         read_celeba(root, 16)
 
 
+def test_image_folder_must_be_a_folder(tmp_path):
+    root = write_celeba_fixture(tmp_path / "c", n=2)
+    listed = read_celeba_attributes(root)
+    (root / "img_align_celeba").rename(root / "moved")
+    with pytest.raises(CelebAError, match="img_align_celeba: image folder not found"):
+        load_celeba_images(root, listed, 16)
+    (root / "img_align_celeba").write_text("a file, not a folder")
+    with pytest.raises(CelebAError, match="c: missing img_align_celeba"):
+        read_celeba_attributes(root)
+
+
+def test_select_by_attributes_then_load_only_those(tmp_path, celeba_fixture):
+    # The conftest fixture hands out the writer; row 4 is corrupt but not smiling-and-male.
+    root = celeba_fixture(tmp_path / "c", n=8, corrupt_index=4)
+    listed = read_celeba_attributes(root)
+    assert len(listed) == 8 and "celeba_Smiling" in listed
+    chosen = listed[(listed["expression"] == "smiling") & (listed["gender"] == "male")]
+    faces, counts = load_celeba_images(root, chosen, 16)
+    # Smiling: even rows; male: rows divisible by 3 -> rows 0 and 6.
+    assert faces.attributes["original_file"].tolist() == ["000001.jpg", "000007.jpg"]
+    assert faces.attributes["image_id"].tolist() == faces.attributes["source_id"].tolist() == [0, 1]
+    assert counts == {"n_listed": 2, "n_loaded": 2, **CLEAN_COUNTS}
+    assert faces.masks.shape == (2, 16, 16)
+    with pytest.raises(ValueError, match="attributes need an original_file column"):
+        load_celeba_images(root, chosen.drop(columns="original_file"), 16)
+
+
 def _set_token(line, index, value):
     tokens = line.split()
     tokens[index] = value
@@ -212,11 +245,12 @@ def test_malformed_attribute_file(tmp_path):
     def make(name):
         return write_celeba_fixture(tmp_path / name, n=4)
 
-    message = _attr_error(make("header"), lambda s: s.replace("Smiling", "Smiles"), 2)
-    assert (
-        "line 2 is not the official 40-name header (unexpected ['Smiles'], missing ['Smiling'])"
-        in message
+    message = _attr_error(write_celeba_fixture(tmp_path / "bad_header", n=4, bad_header=True))
+    assert message.endswith(
+        "line 2 is not the official 40-name header (unexpected ['Smile'], missing ['Smiling'])"
     )
+    message = _attr_error(write_celeba_fixture(tmp_path / "width", n=4, bad_row_width_index=2))
+    assert message.endswith("line 5 has 39 values, expected 40")  # row 2 = line 2 + 3
     message = _attr_error(
         make("order"),
         lambda s: s.replace("Male Mouth_Slightly_Open", "Mouth_Slightly_Open Male"),

@@ -4,7 +4,13 @@ import pytest
 from PIL import Image
 from skimage.data import lfw_subset
 
-from diffusion_circuits.data.lfw import expand_with_augmentation, load_lfw_faces
+from diffusion_circuits.data.lfw import (
+    _apply_augmentation,
+    _Augmentation,
+    _draw_augmentation,
+    expand_with_augmentation,
+    load_lfw_faces,
+)
 
 CANONICAL = ["expression", "gender", "age", "facial_hair", "glasses", "hair_colour"]
 
@@ -70,18 +76,73 @@ def test_deterministic_from_the_seed(faces, expanded):
 def test_copies_differ_from_but_resemble_their_own_source(expanded):
     grey = expanded.images[..., 0]
     sources = expanded.attributes["source_id"].to_numpy()[100:]
-    copies = _unit_rows(grey[100:])
-    straight = copies @ _unit_rows(grey[:100]).T
-    mirrored = copies @ _unit_rows(grey[:100, :, ::-1]).T
-    best = np.maximum(straight, mirrored)  # a copy may be flipped
-    own = best[np.arange(160), sources]
+    # Replay the generator to know which copies were mirrored.
+    rng = np.random.default_rng(0)
+    flips = np.array([_draw_augmentation(rng, 32).flip for _ in range(160)])
+    assert 0.35 < flips.mean() < 0.65
+    copies = np.where(flips[:, None, None], grey[100:, :, ::-1], grey[100:])
+    pearson = _unit_rows(copies) @ _unit_rows(grey[:100]).T
+    own = pearson[np.arange(160), sources]
+    # Cross-check one coefficient against numpy's Pearson.
+    np.testing.assert_allclose(
+        own[7], np.corrcoef(copies[7].ravel(), grey[sources[7]].ravel())[0, 1], rtol=1e-12
+    )
     assert not (grey[100:] == grey[sources]).all(axis=(1, 2)).any()
-    assert np.median(own) > 0.65 and own.min() > 0.35
+    assert np.median(own) > 0.65 and (own > 0.5).mean() > 0.95 and own.min() > 0.35
     # Among all 100 faces the copy resembles its own source most (chance: 1%).
-    assert (best.argmax(axis=1) == sources).mean() > 0.85
-    # Flips with p = 0.5: the mirrored original fits better for about half the copies.
-    flipped = mirrored[np.arange(160), sources] > straight[np.arange(160), sources]
-    assert 0.3 < flipped.mean() < 0.7
+    assert (pearson.argmax(axis=1) == sources).mean() > 0.85
+
+
+def _ramp(resolution):
+    """An asymmetric test picture: a horizontal ramp plus a bright top-left block."""
+    picture = np.tile(np.linspace(40, 200, resolution), (resolution, 1))
+    picture[: resolution // 4, : resolution // 4] = 255
+    return np.rint(picture).astype(np.uint8)
+
+
+IDENTITY = _Augmentation(
+    flip=False, scale=1.0, angle=0.0, shift=(0.0, 0.0), contrast=1.0, brightness=0.0
+)
+
+
+def test_geometry_follows_the_documented_recipe():
+    face = _ramp(16)
+    image = Image.fromarray(face)
+
+    def apply(**changes):
+        return _apply_augmentation(image, IDENTITY._replace(**changes), 16).astype(int)
+
+    np.testing.assert_array_equal(apply(), face)
+    np.testing.assert_array_equal(apply(flip=True), face[:, ::-1])
+    # A whole-pixel shift moves the picture; edge replication fills the vacated strip.
+    shifted = apply(shift=(3.0, -2.0))
+    np.testing.assert_array_equal(shifted[:14, 3:], face[2:, :13])
+    np.testing.assert_array_equal(shifted[:14, :3], np.repeat(face[2:, :1], 3, axis=1))
+    # 90 degrees counter-clockwise as seen (the draws stay within +-8; this fixes the sign).
+    np.testing.assert_array_equal(apply(angle=90.0), np.rot90(face))
+    # Zoom 2 about the centre: output column c reads face column (c + 0.5 - 8) / 2 + 8 - 0.5
+    # (pixel centres at +0.5). Pillow's bicubic bends a ramp by up to ~0.15 of a step
+    # (5.3 here) plus rounding, so allow 2 levels; a centre off by one pixel is 5 off.
+    zoomed = apply(scale=2.0)
+    columns = np.arange(2, 14)
+    ramp = 40 + 160 * ((columns + 0.5 - 8) / 2 + 7.5) / 15
+    assert np.abs(zoomed[8:, 2:14] - ramp).max() <= 2
+    # Photometric: v -> (v - mean) * contrast + mean + brightness.
+    expected = (face - face.mean()) * 1.1 + face.mean() - 12.5
+    np.testing.assert_array_equal(
+        apply(contrast=1.1, brightness=-12.5), np.clip(np.rint(expected), 0, 255)
+    )
+
+
+@pytest.mark.parametrize("resolution", [5, 16, 32, 64])
+def test_no_border_enters_even_at_the_extremes(resolution):
+    flat = Image.fromarray(np.full((resolution, resolution), 128, np.uint8))
+    edge = 2.0 * resolution / 32
+    for flip in (False, True):
+        for angle in (-8.0, 8.0):
+            for shift in ((edge, edge), (-edge, edge), (edge, -edge), (-edge, -edge)):
+                aug = IDENTITY._replace(flip=flip, scale=0.9, angle=angle, shift=shift)
+                assert (_apply_augmentation(flat, aug, resolution) == 128).all()
 
 
 def test_edge_replication_lets_no_border_in():

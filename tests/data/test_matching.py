@@ -143,6 +143,11 @@ def test_errors():
         ValueError, match=r"gender has values \['M'\], allowed \['female', 'male'\]"
     ):
         select_matched(tiny(gender=["M", "male"]), {"male": 0.5}, 1, 0)
+    # Text that merely looks like a bool is refused, not read as True.
+    with pytest.raises(
+        ValueError, match=r"glasses has values \['False'\], allowed \[False, True\]"
+    ):
+        select_matched(tiny(glasses=["False", False]), {"eyeglasses": 0.5}, 1, 0)
     with pytest.raises(ValueError, match=r"lacks columns \['age'\]"):
         select_matched(table.drop(columns="age"), {"male": 0.5}, 1, 0)
     with_na = table.astype({"gender": "string"})

@@ -212,8 +212,11 @@ def read_celeba_attributes(root: str | Path, partition: str | None = None) -> pd
     root = Path(root)
     if not root.is_dir():
         raise CelebAError(f"{root}: CelebA folder not found")
-    for required in ("img_align_celeba", "list_attr_celeba.txt"):
-        if not (root / required).exists():
+    for required, present in (
+        ("img_align_celeba", Path.is_dir),
+        ("list_attr_celeba.txt", Path.is_file),
+    ):
+        if not present(root / required):
             raise CelebAError(f"{root}: missing {required} (expected the CelebA layout)")
     attr_path = root / "list_attr_celeba.txt"
     table = _read_listing(attr_path, CELEBA_ATTRIBUTES)
@@ -339,6 +342,8 @@ def load_celeba_images(
     if "original_file" not in attributes:
         raise ValueError("attributes need an original_file column (use read_celeba_attributes)")
     folder = Path(root) / "img_align_celeba"
+    if not folder.is_dir():
+        raise CelebAError(f"{folder}: image folder not found (expected the CelebA layout)")
     counts = {"n_listed": len(attributes), "n_loaded": 0}
     counts.update({f"n_skipped_{problem}": 0 for problem in _PROBLEMS})
     images, kept = [], []

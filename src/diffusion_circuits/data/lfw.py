@@ -15,16 +15,19 @@ Augmentation recipe for one copy, with ``r`` the resolution; the draws come from
 
 * ``flip ~ U(0, 1) < 0.5``: mirror left-right;
 * ``scale ~ U(0.9, 1.1)``: zoom about the centre (> 1 enlarges the face);
-* ``angle ~ U(-8, 8)`` degrees: rotation (counter-clockwise positive) about the centre
-  moved by the shift below;
-* ``shift ~ U(-2, 2)^2 * r / 32`` pixels: translation (2 px at 32 px);
+* ``angle ~ U(-8, 8)`` degrees: rotation about the centre, counter-clockwise as seen;
+* ``shift ~ U(-2, 2)^2 * r / 32`` pixels: translation (x, y; 2 px at 32 px);
 * ``contrast ~ U(0.9, 1.1)`` and ``brightness ~ U(-0.1, 0.1) * 255``:
   ``v <- (v - mean) * contrast + mean + brightness``, rounded and clipped to 0..255.
 
-The geometric steps are Pillow affine resamplings (bicubic) of the resized face padded
-by ``r // 4`` replicated edge pixels, so no black border enters the frame (the padding
-covers the worst case of scale 0.9, 8 degrees and the largest shift; checked for
-r >= 16, the smallest resolution the params allow).
+The geometry is one Pillow affine resampling (bicubic) of the resized face: output pixel
+``p`` (continuous coordinates, centre ``c = (r/2, r/2)``) reads the face at
+``c + F R(angle)^-1 (p - c - shift) / scale`` (``F`` the mirror when flipped), i.e. the
+face is flipped, rotated, scaled and shifted in that order. One resampling, not one per
+step, so copies lose as little sharpness as possible. The face is first padded by
+``r // 2 + 2`` replicated edge pixels, so no black border enters the frame: the farthest
+point read lies ``(r/2 + 2r/32) * sqrt(2) / 0.9 < 0.89 r`` from the centre, inside the
+padded half-width (at least ``r + 1.5``) with room for the bicubic kernel.
 
 Output is greyscale replicated to 3 channels. The statistical unit stays the source
 face: copies share ``source_id`` and the split is made by source. LFW has no attribute
@@ -33,6 +36,8 @@ part masks (``masks`` is None).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -69,30 +74,48 @@ def load_lfw_faces() -> np.ndarray:
     return np.rint(np.clip(faces, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def _augment(face: Image.Image, rng: np.random.Generator, resolution: int) -> np.ndarray:
+class _Augmentation(NamedTuple):
+    flip: bool
+    scale: float
+    angle: float
+    shift: tuple[float, float]
+    contrast: float
+    brightness: float
+
+
+def _draw_augmentation(rng: np.random.Generator, resolution: int) -> _Augmentation:
+    """The draws of one copy, in the documented order (the order fixes the outputs)."""
+    flip = bool(rng.random() < 0.5)
+    scale = float(rng.uniform(0.9, 1.1))
+    angle = float(rng.uniform(-8.0, 8.0))
+    shift_x, shift_y = rng.uniform(-2.0, 2.0, size=2) * resolution / 32
+    contrast = float(rng.uniform(0.9, 1.1))
+    brightness = float(rng.uniform(-0.1, 0.1) * 255)
+    return _Augmentation(flip, scale, angle, (float(shift_x), float(shift_y)), contrast, brightness)
+
+
+def _apply_augmentation(face: Image.Image, aug: _Augmentation, resolution: int) -> np.ndarray:
     """One augmented copy of a resized face (mode "L"); the recipe is in the module doc."""
-    size = resolution
-    pad = size // 4
-    padded = np.pad(np.asarray(face, dtype=np.uint8), pad, mode="edge")
-    image = Image.fromarray(padded)
-    if rng.random() < 0.5:
-        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    scale = rng.uniform(0.9, 1.1)
-    angle = rng.uniform(-8.0, 8.0)
-    shift = rng.uniform(-2.0, 2.0, size=2) * size / 32
-    centre = (padded.shape[1] / 2 + shift[0], padded.shape[0] / 2 + shift[1])
-    image = image.rotate(
-        angle, resample=Image.Resampling.BICUBIC, center=centre, translate=tuple(shift)
+    pad = resolution // 2 + 2
+    padded = Image.fromarray(np.pad(np.asarray(face, dtype=np.uint8), pad, mode="edge"))
+    radians = np.deg2rad(aug.angle)
+    cos, sin = np.cos(radians), np.sin(radians)
+    # Output -> input map (what Image.transform wants): undo shift, scale, rotation, flip.
+    matrix = np.array([[cos, -sin], [sin, cos]]) / aug.scale
+    if aug.flip:
+        matrix[0] *= -1
+    centre = np.full(2, resolution / 2)
+    offset = centre + pad - matrix @ (centre + np.asarray(aug.shift))
+    data = (*matrix[0], offset[0], *matrix[1], offset[1])
+    moved = padded.transform(
+        (resolution, resolution),
+        Image.Transform.AFFINE,
+        tuple(float(v) for v in data),
+        resample=Image.Resampling.BICUBIC,
     )
-    # Zoom: the central square of side size / scale (in unpadded pixels) becomes the frame.
-    width = padded.shape[0]
-    side = width / scale
-    inner = (pad / width) * side
-    low, high = (width - side) / 2 + inner, (width + side) / 2 - inner
-    image = image.resize((size, size), Image.Resampling.BICUBIC, box=(low, low, high, high))
-    values = np.asarray(image, dtype=np.float64)
-    contrast, brightness = rng.uniform(0.9, 1.1), rng.uniform(-0.1, 0.1) * 255
-    values = (values - values.mean()) * contrast + values.mean() + brightness
+    values = np.asarray(moved, dtype=np.float64)
+    mean = values.mean()
+    values = (values - mean) * aug.contrast + mean + aug.brightness
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
@@ -147,7 +170,8 @@ def expand_with_augmentation(faces: np.ndarray, n: int, resolution: int, seed: i
         if i < len(faces):
             grey[i] = np.asarray(originals[source])
         else:
-            grey[i] = _augment(originals[source], rng, resolution)
+            augmentation = _draw_augmentation(rng, resolution)
+            grey[i] = _apply_augmentation(originals[source], augmentation, resolution)
     attributes = pd.DataFrame(
         {
             "image_id": np.arange(n),

@@ -70,7 +70,8 @@ def _check_table(attributes: pd.DataFrame) -> None:
                 f"attribute column {column} has missing (NA) values in {int(na.sum())} of {len(values)} rows; "
                 "matching needs known attributes (the LFW stand-in has none)"
             )
-        unknown = sorted({str(v) for v in values.unique()} - {str(v) for v in allowed})
+        # isin, not a comparison of str(): the text "False" must not pass as the bool False.
+        unknown = sorted(values[~values.isin(allowed)].unique().tolist(), key=repr)
         if unknown:
             raise ValueError(
                 f"attribute column {column} has values {unknown[:5]}, allowed {list(allowed)}"

@@ -1,33 +1,41 @@
 """Procedurally drawn synthetic faces with the paper's six attributes and part masks.
 
-Attributes are sampled in causal order with documented, realistic correlations:
+Attributes are sampled per image in causal order (gender and age first, then what
+depends on them), with these documented, realistic probabilities:
 
-================  =====================================================
+================  ==============================================================
 gender            P(male) = 0.45
 age               P(old) = 0.25
-expression        P(smiling) = 0.5
 facial_hair       P(. | male) = 0.35, P(. | female) = 0.01
-hair_colour       old: grey 0.60, black 0.15, brown 0.15, blond 0.10;
-                  young: grey 0.03, black 0.35, brown 0.40, blond 0.22
+hair_colour       old: black 0.15, brown 0.15, blond 0.10, grey 0.60;
+                  young: black 0.35, brown 0.40, blond 0.22, grey 0.03
 glasses           P(. | old) = 0.35, P(. | young) = 0.10
-================  =====================================================
+expression        P(smiling) = 0.5, independent of the rest
+================  ==============================================================
 
-Each face is drawn with Pillow at 4x the target resolution and downsampled (LANCZOS)
-for anti-aliasing; the part-label map is drawn with the same geometry and downsampled
-with NEAREST. Label order (later wins): background, hair, face, eyes, nose, mouth; beard
-and moustache pixels are labelled ``hair``, glasses are not a part. Everything comes from
-one ``numpy.random.default_rng(seed)``, so the same arguments give the same bytes.
+The implied population marginals of the nine binary views that CelebA also annotates
+are :data:`EXPECTED_MARGINALS` (e.g. P(grey_hair) = 0.25 * 0.60 + 0.75 * 0.03 = 0.1725);
+:func:`attribute_marginals` measures them on a table.
+
+Drawing (:func:`draw_face`, in :mod:`diffusion_circuits.data.face_drawing`): Pillow at
+4x the target resolution, LANCZOS downsampling; the part-label map is painted with the
+same geometry and reduced by a plurality vote per 4 x 4 block. Labels, back to front
+(later wins): background (also neck and shoulders), hair (behind the head, fringe,
+beard and moustache), face (oval and ears), eyes (whites and pupils), nose, mouth.
+Glasses, brows and wrinkles are painted but are no part: the labels under them stay.
+
+Determinism: one ``numpy.random.default_rng(seed)`` draws the attribute table, then
+spawns one child generator per image for its layout, so the same arguments give the
+same bytes and no global random state is touched.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw
 
-from diffusion_circuits.data.faceset import PART_LABELS, FaceSet
+from diffusion_circuits.data.face_drawing import draw_face
+from diffusion_circuits.data.faceset import FaceSet
 from diffusion_circuits.data.matching import binary_views
 from diffusion_circuits.data.store import to_greyscale
 
@@ -38,47 +46,94 @@ __all__ = [
     "P_SMILING",
     "P_FACIAL_HAIR",
     "P_GLASSES",
+    "HAIR_COLOURS",
     "HAIR_COLOUR_PROBS",
+    "EXPECTED_MARGINALS",
     "sample_attributes",
     "attribute_marginals",
     "draw_face",
     "generate_synthetic_faces",
 ]
 
-ATTRIBUTE_COLUMNS = ("expression", "facial_hair", "gender", "age", "glasses", "hair_colour")
+ATTRIBUTE_COLUMNS: tuple[str, ...] = (
+    "expression",
+    "facial_hair",
+    "gender",
+    "age",
+    "glasses",
+    "hair_colour",
+)
 P_MALE = 0.45
 P_OLD = 0.25
 P_SMILING = 0.5
 P_FACIAL_HAIR = {"male": 0.35, "female": 0.01}
 P_GLASSES = {"old": 0.35, "young": 0.10}
 HAIR_COLOURS = ("black", "brown", "blond", "grey")
-HAIR_COLOUR_PROBS = {
+HAIR_COLOUR_PROBS = {  # in the order of HAIR_COLOURS
     "old": (0.15, 0.15, 0.10, 0.60),
     "young": (0.35, 0.40, 0.22, 0.03),
 }
-_HAIR_RGB = {
-    "black": (30, 25, 22),
-    "brown": (105, 65, 35),
-    "blond": (225, 190, 110),
-    "grey": (175, 175, 172),
+_P_AGE = {"old": P_OLD, "young": 1 - P_OLD}
+EXPECTED_MARGINALS: dict[str, float] = {
+    "smiling": P_SMILING,
+    "male": P_MALE,
+    "young": 1 - P_OLD,
+    "eyeglasses": sum(_P_AGE[age] * P_GLASSES[age] for age in _P_AGE),
+    "facial_hair": P_MALE * P_FACIAL_HAIR["male"] + (1 - P_MALE) * P_FACIAL_HAIR["female"],
+    **{
+        f"{colour}_hair": sum(_P_AGE[age] * HAIR_COLOUR_PROBS[age][k] for age in _P_AGE)
+        for k, colour in enumerate(HAIR_COLOURS)
+    },
 }
-_SCALE = 4  # supersampling factor
+MIN_RESOLUTION, MAX_RESOLUTION = 16, 128
+
+
+def _check_n(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
 
 
 def sample_attributes(n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Draw ``n`` attribute rows with the module's correlations (causal order)."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    """Draw ``n`` attribute rows with the module's correlations.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows, >= 1.
+    rng : numpy.random.Generator
+        The only source of randomness (draws: gender, age, facial hair, hair colour,
+        glasses, expression, each as one vector of ``n`` uniforms).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``image_id`` and ``source_id`` (both 0..n-1: every synthetic image is its own
+        source), ``source`` ("synthetic"), ``expression`` ("neutral" | "smiling"),
+        ``facial_hair`` (bool), ``gender`` ("female" | "male"), ``age`` ("young" |
+        "old"), ``glasses`` (bool), ``hair_colour`` ("black" | "brown" | "blond" |
+        "grey").
+
+    Examples
+    --------
+    >>> table = sample_attributes(3, np.random.default_rng(0))
+    >>> list(table.columns[3:]) == list(ATTRIBUTE_COLUMNS), table["source_id"].tolist()
+    (True, [0, 1, 2])
+    """
+    _check_n(n)
     male = rng.random(n) < P_MALE
     old = rng.random(n) < P_OLD
-    smiling = rng.random(n) < P_SMILING
     facial_hair = rng.random(n) < np.where(male, P_FACIAL_HAIR["male"], P_FACIAL_HAIR["female"])
-    glasses = rng.random(n) < np.where(old, P_GLASSES["old"], P_GLASSES["young"])
     u = rng.random(n)
     hair = np.empty(n, dtype=object)
-    for age, mask in (("old", old), ("young", ~old)):
+    for age, rows in (("old", old), ("young", ~old)):
         cumulative = np.cumsum(HAIR_COLOUR_PROBS[age])
-        hair[mask] = np.asarray(HAIR_COLOURS)[np.searchsorted(cumulative, u[mask], side="right")]
+        # min() guards against u falling above a cumulative sum that rounds below 1.
+        index = np.minimum(
+            np.searchsorted(cumulative, u[rows], side="right"), len(HAIR_COLOURS) - 1
+        )
+        hair[rows] = np.asarray(HAIR_COLOURS, dtype=object)[index]
+    glasses = rng.random(n) < np.where(old, P_GLASSES["old"], P_GLASSES["young"])
+    smiling = rng.random(n) < P_SMILING
     ids = np.arange(n)
     return pd.DataFrame(
         {
@@ -96,7 +151,11 @@ def sample_attributes(n: int, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def attribute_marginals(attributes: pd.DataFrame) -> dict[str, float]:
-    """P(True) of the binary views that CelebA also annotates.
+    """P(True) of the nine binary views that CelebA also annotates.
+
+    Keys: ``smiling``, ``male``, ``young``, ``eyeglasses``, ``facial_hair``,
+    ``black_hair``, ``brown_hair``, ``blond_hair``, ``grey_hair``; the population values
+    of the generator are :data:`EXPECTED_MARGINALS`.
 
     Examples
     --------
@@ -109,216 +168,53 @@ def attribute_marginals(attributes: pd.DataFrame) -> dict[str, float]:
     return {key: float(value) for key, value in binary_views(attributes).mean().items()}
 
 
-@dataclass(frozen=True)
-class _Geometry:
-    """Random layout of one face, in units of the supersampled canvas."""
-
-    cx: float
-    cy: float
-    half_w: float
-    half_h: float
-    eye_dx: float
-    eye_y: float
-    eye_r: float
-    mouth_y: float
-    mouth_w: float
-    skin: tuple[int, int, int]
-    background: tuple[int, int, int]
-
-
-def _geometry(size: int, rng: np.random.Generator, old: bool) -> _Geometry:
-    half_w = size * rng.uniform(0.24, 0.29)
-    half_h = half_w * rng.uniform(1.2, 1.4)
-    cx = size / 2 + rng.uniform(-0.04, 0.04) * size
-    cy = size * 0.54 + rng.uniform(-0.03, 0.03) * size
-    tone = rng.uniform(0.0, 1.0)
-    skin = np.array([240, 205, 175]) * (1 - tone) + np.array([125, 85, 60]) * tone
-    if old:  # paler, greyer skin
-        skin = 0.8 * skin + 0.2 * np.array([190, 180, 175])
-    background = rng.integers(60, 200, size=3)
-    return _Geometry(
-        cx=cx,
-        cy=cy,
-        half_w=half_w,
-        half_h=half_h,
-        eye_dx=half_w * rng.uniform(0.38, 0.48),
-        eye_y=cy - half_h * rng.uniform(0.12, 0.22),
-        eye_r=half_w * rng.uniform(0.13, 0.17),
-        mouth_y=cy + half_h * rng.uniform(0.45, 0.55),
-        mouth_w=half_w * rng.uniform(0.35, 0.5),
-        skin=tuple(int(c) for c in skin),
-        background=tuple(int(c) for c in background),
-    )
-
-
-def _box(x: float, y: float, rx: float, ry: float) -> tuple[float, float, float, float]:
-    return (x - rx, y - ry, x + rx, y + ry)
-
-
-def draw_face(row: pd.Series, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Draw one face for an attribute row: (uint8 [size, size, 3], uint8 [size, size] labels).
-
-    The geometry comes from ``rng`` alone, so two rows drawn from equal generators share
-    their layout and differ only where their attributes differ.
-    """
-    big = size * _SCALE
-    g = _geometry(big, rng, row["age"] == "old")
-    image = Image.new("RGB", (big, big), g.background)
-    labels = Image.new("L", (big, big), PART_LABELS["background"])
-    paint, label = ImageDraw.Draw(image), ImageDraw.Draw(labels)
-    hair_rgb = _HAIR_RGB[row["hair_colour"]]
-    male = row["gender"] == "male"
-
-    def both(shape: str, xy, fill, part: str | None, **kwargs) -> None:
-        getattr(paint, shape)(xy, fill=fill, **kwargs)
-        if part is not None:
-            getattr(label, shape)(xy, fill=PART_LABELS[part], **kwargs)
-
-    # Hair behind the head: long (to the shoulders) for women, a cap for men.
-    if male:
-        both(
-            "ellipse",
-            _box(g.cx, g.cy - g.half_h * 0.25, g.half_w * 1.1, g.half_h * 0.95),
-            hair_rgb,
-            "hair",
-        )
-    else:
-        both(
-            "rounded_rectangle",
-            (
-                g.cx - g.half_w * 1.3,
-                g.cy - g.half_h * 1.15,
-                g.cx + g.half_w * 1.3,
-                g.cy + g.half_h * 1.1,
-            ),
-            hair_rgb,
-            "hair",
-            radius=int(g.half_w),
-        )
-    both("ellipse", _box(g.cx, g.cy, g.half_w, g.half_h), g.skin, "face")
-    # Fringe over the forehead.
-    both(
-        "chord",
-        _box(g.cx, g.cy - g.half_h * 0.55, g.half_w * 1.02, g.half_h * 0.55),
-        hair_rgb,
-        "hair",
-        start=180,
-        end=360,
-    )
-    if row["facial_hair"]:
-        beard = tuple(int(c * 0.8) for c in hair_rgb)
-        both(
-            "chord",
-            _box(g.cx, g.cy + g.half_h * 0.2, g.half_w * 0.98, g.half_h * 0.8),
-            beard,
-            "hair",
-            start=20,
-            end=160,
-        )
-        both(
-            "rectangle",
-            (
-                g.cx - g.mouth_w * 1.1,
-                g.mouth_y - g.half_h * 0.16,
-                g.cx + g.mouth_w * 1.1,
-                g.mouth_y - g.half_h * 0.06,
-            ),
-            beard,
-            "hair",
-        )
-    if row["age"] == "old":
-        wrinkle = tuple(int(c * 0.75) for c in g.skin)
-        for k in range(2):
-            y = g.cy - g.half_h * (0.42 - 0.09 * k)
-            paint.line(
-                (g.cx - g.half_w * 0.4, y, g.cx + g.half_w * 0.4, y),
-                fill=wrinkle,
-                width=max(1, big // 64),
-            )
-    for side in (-1, 1):
-        ex = g.cx + side * g.eye_dx
-        both("ellipse", _box(ex, g.eye_y, g.eye_r * 1.3, g.eye_r * 0.85), (245, 245, 245), "eyes")
-        both("ellipse", _box(ex, g.eye_y, g.eye_r * 0.6, g.eye_r * 0.6), (35, 30, 30), "eyes")
-        brow_y = g.eye_y - g.eye_r * 1.6
-        paint.line(
-            (ex - g.eye_r * 1.3, brow_y, ex + g.eye_r * 1.3, brow_y - side * 0),
-            fill=tuple(int(c * 0.7) for c in hair_rgb),
-            width=max(1, big // 40),
-        )
-        if row["glasses"]:
-            paint.ellipse(
-                _box(ex, g.eye_y, g.eye_r * 2.0, g.eye_r * 1.6),
-                outline=(20, 20, 25),
-                width=max(2, big // 36),
-            )
-    if row["glasses"]:
-        paint.line(
-            (g.cx - g.eye_dx + g.eye_r * 2.0, g.eye_y, g.cx + g.eye_dx - g.eye_r * 2.0, g.eye_y),
-            fill=(20, 20, 25),
-            width=max(2, big // 40),
-        )
-    nose_dark = tuple(int(c * 0.72) for c in g.skin)
-    nose_top, nose_bottom = g.eye_y + g.eye_r, g.mouth_y - g.half_h * 0.2
-    both(
-        "polygon",
-        [
-            (g.cx, nose_top),
-            (g.cx - g.half_w * 0.14, nose_bottom),
-            (g.cx + g.half_w * 0.14, nose_bottom),
-        ],
-        nose_dark,
-        "nose",
-    )
-    lips = (150, 40, 50)
-    if row["expression"] == "smiling":
-        both(
-            "chord",
-            _box(g.cx, g.mouth_y - g.half_h * 0.08, g.mouth_w, g.half_h * 0.2),
-            lips,
-            "mouth",
-            start=0,
-            end=180,
-        )
-        paint.chord(
-            _box(g.cx, g.mouth_y - g.half_h * 0.08, g.mouth_w * 0.8, g.half_h * 0.11),
-            start=0,
-            end=180,
-            fill=(250, 250, 250),
-        )
-    else:
-        both(
-            "rectangle",
-            (
-                g.cx - g.mouth_w * 0.8,
-                g.mouth_y - g.half_h * 0.03,
-                g.cx + g.mouth_w * 0.8,
-                g.mouth_y + g.half_h * 0.03,
-            ),
-            lips,
-            "mouth",
-        )
-    small = image.resize((size, size), Image.Resampling.LANCZOS)
-    small_labels = labels.resize((size, size), Image.Resampling.NEAREST)
-    return np.asarray(small, dtype=np.uint8), np.asarray(small_labels, dtype=np.uint8)
-
-
 def generate_synthetic_faces(
     n: int, resolution: int = 32, seed: int = 0, greyscale: bool = False
 ) -> FaceSet:
-    """Draw ``n`` faces at ``resolution``; deterministic in all four arguments."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    if not 16 <= resolution <= 128 or resolution % 8:
-        raise ValueError(f"resolution must be a multiple of 8 in [16, 128], got {resolution}")
+    """Draw ``n`` procedural faces; the same arguments give the same bytes.
+
+    Parameters
+    ----------
+    n : int
+        Number of faces, >= 1.
+    resolution : int
+        Side in pixels, a multiple of 8 in [16, 128] (as ``data.resolution`` in params).
+    seed : int
+        Seed of the one generator behind attributes and layouts.
+    greyscale : bool
+        Convert to ITU-R 601 luminance replicated to 3 channels (the same conversion as
+        the natural faces get, :func:`store.to_greyscale`).
+
+    Returns
+    -------
+    FaceSet
+        ``images`` uint8 [n, resolution, resolution, 3], ``attributes`` as
+        :func:`sample_attributes`, ``masks`` uint8 [n, resolution, resolution] with
+        values from :data:`faceset.PART_LABELS`.
+
+    Examples
+    --------
+    >>> faces = generate_synthetic_faces(2, 16, seed=1)
+    >>> faces.images.shape, faces.masks.shape, len(faces.attributes)
+    ((2, 16, 16, 3), (2, 16, 16), 2)
+    """
+    _check_n(n)
+    if (
+        isinstance(resolution, bool)
+        or not isinstance(resolution, int | np.integer)
+        or not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION
+        or resolution % 8
+    ):
+        raise ValueError(
+            f"resolution must be a multiple of 8 in [{MIN_RESOLUTION}, {MAX_RESOLUTION}], got {resolution!r}"
+        )
     rng = np.random.default_rng(seed)
     attributes = sample_attributes(n, rng)
-    geometry_seeds = rng.integers(0, 2**63 - 1, size=n)
     images = np.empty((n, resolution, resolution, 3), np.uint8)
     masks = np.empty((n, resolution, resolution), np.uint8)
-    for i, row in enumerate(attributes.itertuples(index=False)):
-        images[i], masks[i] = draw_face(
-            pd.Series(row._asdict()), resolution, np.random.default_rng(geometry_seeds[i])
-        )
+    rows = attributes[list(ATTRIBUTE_COLUMNS)].to_dict("records")
+    for i, (row, child) in enumerate(zip(rows, rng.spawn(n), strict=True)):
+        images[i], masks[i] = draw_face(row, resolution, child)
     if greyscale:
         images = to_greyscale(images)
     return FaceSet(images=images, attributes=attributes, masks=masks)

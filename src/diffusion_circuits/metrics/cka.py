@@ -1,4 +1,11 @@
-"""Linear centred kernel alignment (Kornblith et al. 2019): representation similarity."""
+"""Linear centred kernel alignment (Kornblith et al. 2019): representation similarity.
+
+For activations X [n, d1] and Y [n, d2] of the same n images, column-centred,
+``CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)``, equivalently
+``<K, L>_F / (||K||_F ||L||_F)`` with the n x n Gram matrices ``K = X X^T``,
+``L = Y Y^T``. It lies in [0, 1] and is invariant to orthogonal transforms and
+isotropic scaling of either representation (and to shifts, through the centring).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,42 @@ import torch
 __all__ = ["linear_cka", "cka_by_layer"]
 
 
-def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Linear CKA between ``x`` [n, d1] and ``y`` [n, d2] (rows are the same inputs).
+def _centred_unit(x: torch.Tensor, name: str) -> torch.Tensor | None:
+    x = x.double().flatten(1)
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    scale = x.abs().max()
+    x = x - x.mean(dim=0)
+    peak = x.abs().max()
+    # Relative test: the mean of equal values can differ from them by an ulp.
+    if peak <= 1e-12 * scale or peak == 0:
+        return None
+    # CKA is scale-invariant; unit Frobenius norm keeps the 4th-power sums in range
+    # (dividing by the peak first keeps the norm itself from overflowing).
+    x = x / peak
+    return x / torch.linalg.matrix_norm(x)
 
-    Computed in the n x n Gram form, which is cheap when features outnumber inputs:
-    ``CKA = <Kc, Lc>_F / (||Kc||_F ||Lc||_F)`` with ``K = X X^T`` and centring ``H K H``.
-    It equals 1 for a representation and any orthogonal transform or isotropic scaling of it.
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Linear CKA between two representations of the same inputs.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        [n, d1] (or [n, ...], flattened): one row per image.
+    y : torch.Tensor
+        [n, d2] (or [n, ...]): the same n images, same order.
+
+    Returns
+    -------
+    float
+        In [0, 1]; metric name ``cka``. NaN if either representation is constant over
+        the n images (nothing to compare).
+
+    Notes
+    -----
+    Uses the feature form ``||Y^T X||^2 / (||X^T X|| ||Y^T Y||)`` when n exceeds both
+    widths and the n x n Gram form otherwise, both in float64; the two are equal.
 
     Examples
     --------
@@ -21,21 +58,54 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> float:
     >>> round(linear_cka(x, 3 * x + 1), 6)
     1.0
     """
+    if x.ndim < 2 or y.ndim < 2:
+        raise ValueError(f"x and y must be [n, features], got {x.ndim} and {y.ndim} dim(s)")
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} rows but y has {y.shape[0]}")
-    x = x.double().flatten(1)
-    y = y.double().flatten(1)
-    x = x - x.mean(dim=0)
-    y = y - y.mean(dim=0)
-    gram_x, gram_y = x @ x.T, y @ y.T
-    numerator = (gram_x * gram_y).sum()
-    denominator = gram_x.norm() * gram_y.norm()
-    return float(numerator / denominator) if denominator > 0 else float("nan")
+        raise ValueError(
+            f"x has {x.shape[0]} rows but y has {y.shape[0]}; rows must be the same images"
+        )
+    if x.shape[0] < 2:
+        raise ValueError(f"CKA needs at least 2 images (rows), got {x.shape[0]}")
+    xc, yc = _centred_unit(x, "x"), _centred_unit(y, "y")
+    if xc is None or yc is None:
+        return float("nan")
+    n = xc.shape[0]
+    if n > max(xc.shape[1], yc.shape[1]):
+        numerator = torch.linalg.matrix_norm(yc.T @ xc).pow(2)
+        denominator = torch.linalg.matrix_norm(xc.T @ xc) * torch.linalg.matrix_norm(yc.T @ yc)
+    else:
+        gram_x, gram_y = xc @ xc.T, yc @ yc.T
+        numerator = (gram_x * gram_y).sum()
+        denominator = torch.linalg.matrix_norm(gram_x) * torch.linalg.matrix_norm(gram_y)
+    # Cauchy-Schwarz bounds it to [0, 1]; the clamp only absorbs rounding.
+    return float((numerator / denominator).clamp(0.0, 1.0))
 
 
 def cka_by_layer(acts_a: dict[str, torch.Tensor], acts_b: dict[str, torch.Tensor]) -> pd.DataFrame:
-    """CKA per hook point present in both: columns ``hook, metric, value``."""
-    rows = [
-        (hook, "cka", linear_cka(acts_a[hook], acts_b[hook])) for hook in acts_a if hook in acts_b
-    ]
+    """Linear CKA per hook point between two models' activations on the same images.
+
+    Parameters
+    ----------
+    acts_a, acts_b : dict[str, torch.Tensor]
+        Hook name -> activations [n, ...] of model A and model B; both need the same
+        hook names, and row i of every tensor is image i.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per hook, in ``acts_a``'s order; columns ``hook``, ``metric``
+        (always ``"cka"``), ``value``.
+
+    Examples
+    --------
+    >>> x = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
+    >>> cka_by_layer({"mid.attn.0": x}, {"mid.attn.0": -x}).round(6).to_dict("records")
+    [{'hook': 'mid.attn.0', 'metric': 'cka', 'value': 1.0}]
+    """
+    if set(acts_a) != set(acts_b):
+        only_a, only_b = sorted(set(acts_a) - set(acts_b)), sorted(set(acts_b) - set(acts_a))
+        raise ValueError(
+            f"acts_a and acts_b need the same hooks; only in a: {only_a}, only in b: {only_b}"
+        )
+    rows = [(hook, "cka", linear_cka(acts_a[hook], acts_b[hook])) for hook in acts_a]
     return pd.DataFrame(rows, columns=["hook", "metric", "value"])

@@ -23,6 +23,7 @@ def stats_metrics(tables: dict[str, pd.DataFrame]) -> dict:
         metrics["table1"][f"t{row.timestep}"] = {
             "synthetic": row.mean_a, "natural": row.mean_b, "ratio": row.ratio,
             "p_value": row.p_value, "p_holm": row.p_holm, "effect_size": row.effect_size,
+            "ci_low": row.ci_low, "ci_high": row.ci_high,
         }  # fmt: skip
     for row in tables["table3_layer_ablation"].itertuples(index=False):
         metrics["table3"].setdefault(row.dataset, {})[row.layer_group] = {
@@ -32,7 +33,7 @@ def stats_metrics(tables: dict[str, pd.DataFrame]) -> dict:
     for row in tables["table4_cross_dataset"].itertuples(index=False):
         metrics["table4"][row.metric] = {
             "difference": row.estimate, "effect_size": row.effect_size, "p_value": row.p_value,
-            "p_holm": row.p_holm,
+            "p_holm": row.p_holm, "ci_low": row.ci_low, "ci_high": row.ci_high,
         }  # fmt: skip
     comparisons = tables["comparisons"]
     for metric in ("entropy", "specialisation", "accuracy", "feature_complexity"):
