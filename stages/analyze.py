@@ -75,6 +75,10 @@ def main() -> None:
             .mean()
             .pipe(lambda s: {f"t{t}.{g}": v for (t, g), v in s.items()}),
             "head_roles": roles["role"].value_counts().to_dict(),
+            "attention_perturbation_impact": impacts[impacts.family == "attention_perturbation"]
+            .groupby("method")["value"]
+            .mean()
+            .to_dict(),
         },
         f"metrics/analyze/{name}.json",
     )

@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import numpy as np
 import pandas as pd
@@ -37,3 +39,15 @@ def test_writers_round_trip(tmp_path):
     frame = pd.DataFrame({"image_id": [0, 1], "value": [0.5, 1.0]})
     write_parquet(frame, tmp_path / "t.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "t.parquet"), frame)
+
+
+def test_outputs_get_the_mode_a_plain_open_would_give(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        write_json({"a": 1}, tmp_path / "m.json")
+        with atomic_dir(tmp_path / "folder") as folder:
+            (folder / "x").write_text("x")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755

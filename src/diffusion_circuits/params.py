@@ -122,6 +122,7 @@ class AnalyzeParams(_Section):
     scaling_factors: tuple[float, ...] = (0.0, 0.5, 2.0)
     logit_noise: float = Field(1.0, gt=0.0)
     temperature: float = Field(2.0, gt=0.0)
+    perturbation_scope: Literal["layer", "head"] = "layer"
     top_k: int = Field(5, ge=1)
     n_reference: int = Field(32, ge=2)
     mixed_precision: Literal["no", "bf16"] = "bf16"

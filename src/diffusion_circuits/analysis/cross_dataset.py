@@ -105,11 +105,12 @@ def cross_model_patching(
             receiver.scheduler, receiver.probe_set, timesteps, seed, batch_size
         ):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
-                base = noise_mse(receiver.unet(batch.x_t, batch.t).sample.float(), batch.eps)
+                with receiving.record() as clean:
+                    base = noise_mse(receiver.unet(batch.x_t, batch.t).sample.float(), batch.eps)
                 with giving.capture(names=list(targets.values())) as donor_cache:
                     donor.unet(batch.x_t, batch.t)
                 for group, hook in targets.items():
-                    with receiving.intervene(Patch(hook, donor_cache[hook])):
+                    with receiving.intervene(Patch(hook, donor_cache[hook]), replay=clean):
                         eps_hat = receiver.unet(batch.x_t, batch.t).sample.float()
                     mse = noise_mse(eps_hat, batch.eps)
                     rows.append(

@@ -126,21 +126,23 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
                     ],
                 )
             )
-        for kind, strength in (
-            ("uniform", 1.0),
-            ("logit_noise", params.logit_noise),
-            ("temperature", params.temperature),
-        ):
-            specs.append(
-                InterventionSpec(
-                    "attention_perturbation",
-                    attn,
-                    kind,
-                    lambda m, r, g, attn=attn, kind=kind, s=strength: [
-                        AttentionPerturbation(attn, kind=kind, strength=s, seed=0)
-                    ],
+        heads = {"layer": [None], "head": list(range(n_heads))}[params.perturbation_scope]
+        for head in heads:
+            for kind, strength in (
+                ("uniform", 1.0),
+                ("logit_noise", params.logit_noise),
+                ("temperature", params.temperature),
+            ):
+                specs.append(
+                    InterventionSpec(
+                        "attention_perturbation",
+                        attn if head is None else f"{attn}.head.{head}",
+                        kind,
+                        lambda m, r, g, attn=attn, kind=kind, s=strength, head=head: [
+                            AttentionPerturbation(attn, kind=kind, head=head, strength=s, seed=0)
+                        ],
+                    )
                 )
-            )
     for resnet in probe.resnets:
         specs.append(
             InterventionSpec(
@@ -233,10 +235,12 @@ def run_interventions(
                     )
                 }
             means, activations = references[batch.timestep]
-            base = noise_mse(unet(batch.x_t, batch.t).sample.float(), batch.eps)
+            with probe.record() as clean:
+                base = noise_mse(unet(batch.x_t, batch.t).sample.float(), batch.eps)
             for spec in specs:
                 generator = torch.Generator().manual_seed(seed * 7919 + batch.timestep)
-                with probe.intervene(*spec.build(means, activations, generator)):
+                # Replay skips what lies upstream of the intervention: same result, less work.
+                with probe.intervene(*spec.build(means, activations, generator), replay=clean):
                     mse = noise_mse(unet(batch.x_t, batch.t).sample.float(), batch.eps)
                 for metric, values in (
                     ("mse_base", base),

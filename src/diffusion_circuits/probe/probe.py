@@ -8,7 +8,7 @@ and intervene nest in any order; a capture always records the intervened activat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -16,6 +16,7 @@ from torch import nn
 
 from diffusion_circuits.probe.hooks import Entry, registry_for
 from diffusion_circuits.probe.names import NamesFilter, build_name_map
+from diffusion_circuits.probe.replay import BlockRecord, replayed
 
 __all__ = ["Probe", "ActivationCache", "run_with_cache"]
 
@@ -216,15 +217,35 @@ class Probe:
 
     # ---- interventions -----------------------------------------------------------------
     @contextmanager
-    def intervene(self, *interventions) -> Iterator[None]:
+    def record(self) -> Iterator[BlockRecord]:
+        """Record the module outputs of the clean forward run inside the block.
+
+        Pass the record to :meth:`intervene` (``replay=``) to skip, in intervened runs of
+        the same input, every module that finishes before the first intervened one.
+
+        >>> with probe.record() as clean:                       # doctest: +SKIP
+        ...     base = unet(x_t, t).sample
+        >>> with probe.intervene(HeadAblation("up.0.attn.0", 3), replay=clean):  # doctest: +SKIP
+        ...     ablated = unet(x_t, t).sample                   # same as without replay
+        """
+        with BlockRecord(self._map).recording(self.unet) as record:
+            yield record
+
+    @contextmanager
+    def intervene(self, *interventions, replay: BlockRecord | None = None) -> Iterator[None]:
         """Apply interventions (composable, in the order given) while the block runs.
 
         Each is an object with ``.name`` (the hook point) and ``__call__(tensor, name)``
         returning the replacement tensor; attention interventions also carry ``.site``.
-        Everything is undone on exit, also after an exception.
+        With ``replay`` (from :meth:`record`, same input and autocast state), modules
+        upstream of every intervention return their recorded outputs instead of running;
+        the result is the same (a capture then misses the hook points inside replayed
+        modules: they do not run). Everything is undone on exit, also after an exception.
         """
         entries = [self._edit(intervention) for intervention in interventions]
-        with self._entries(entries):
+        with self._entries(entries), ExitStack() as stack:
+            if replay is not None:
+                stack.enter_context(replayed(self.unet, replay, [e.point for e in entries]))
             yield
 
     def _edit(self, intervention) -> Entry:
