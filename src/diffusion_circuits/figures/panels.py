@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -35,7 +37,7 @@ def new_figure(n_panels: int, title: str, ncols: int = 3) -> tuple[plt.Figure, l
         ax.remove()
     fig.suptitle(title, fontsize=12, fontweight="bold")
     panels = list(axes.flat[:n_panels])
-    for letter, ax in zip("abcdefghij", panels, strict=False):
+    for letter, ax in zip(string.ascii_lowercase, panels, strict=False):
         ax.set_title(f"({letter})", loc="left", fontsize=10, fontweight="bold")
     return fig, panels
 
