@@ -94,3 +94,19 @@ def test_replay_on_another_input_is_refused_and_cleaned_up():
             pass
     assert_clean(unet, before)
     assert all("forward" not in vars(m) for m in unet.modules())
+
+
+def test_a_forward_already_wrapped_on_the_instance_comes_back():
+    unet = make_unet("paper")
+    probe = Probe(unet)
+    resnet = unet.down_blocks[0].resnets[0]
+    wrapped = resnet.forward  # a bound method stored on the instance, as wrappers do
+    resnet.forward = wrapped
+    x, t = inputs()
+    with torch.no_grad():
+        with probe.record() as clean:
+            base = unet(x, t).sample
+        with probe.intervene(ZeroAblation("up.2.resnet.0"), replay=clean):
+            unet(x, t)
+        assert vars(resnet)["forward"] is wrapped
+        assert torch.equal(unet(x, t).sample, base)

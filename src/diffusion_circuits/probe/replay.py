@@ -117,7 +117,7 @@ def replayed(
         raise ValueError("the record is empty: run a clean forward inside probe.record() first")
     names = record.replayable(points)
     modules = record._modules()
-    patched: list[nn.Module] = []
+    patched: list[tuple[nn.Module, object]] = []
 
     def check_input(module, args, kwargs):
         sample, timestep = _forward_inputs(args, kwargs)
@@ -128,12 +128,16 @@ def replayed(
     try:
         for name in names:
             module, output = modules[name], record.outputs[name]
+            # Someone (e.g. accelerate) may already have wrapped forward on the instance.
+            patched.append((module, vars(module).get("forward")))
             # An instance attribute shadows the class's forward; nn.Module.__call__ still
             # runs the module's hooks around it, so interventions hooked there still apply.
             module.forward = lambda *args, _output=output, **kwargs: _clone(_output)
-            patched.append(module)
         yield names
     finally:
         handle.remove()
-        for module in patched:
-            del module.forward
+        for module, previous in patched:
+            if previous is None:
+                del module.forward
+            else:
+                module.forward = previous
