@@ -2,18 +2,24 @@
 #   make repro   - create .venv, install the pinned dependencies, run the default pipeline
 #   make test    - same set-up, then lint and the test suite
 VENV ?= .venv
-PYTHON ?= python3
+# The lock is for Python 3.11: take python3.11 when it exists, whatever python3 is.
+# Override with `make PYTHON=/path/to/python3.11`.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup repro repro-tiny test lint format bench ci-repro clean
+.PHONY: setup repro repro-tiny test lint format bench ci-repro clean lock plots-template
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements-lock.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "error: $(PYTHON) is not Python 3.11, which the study's lock needs;" \
+	       "install it and run: make PYTHON=/path/to/python3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	# torch first and exactly pinned: this pin takes the CPU build; anything looser pulls CUDA.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	# The package declares ranges; the lock pins the study's exact versions.
+	$(BIN)/pip install --quiet -c requirements-lock.txt -e ".[pipeline,dev]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -21,16 +27,18 @@ setup: $(VENV)/.installed
 repro: setup
 	dvc repro
 
+# --temp: the tiny run happens in a temporary copy and is kept as a DVC experiment
+# (`dvc exp show`); params.yaml, dvc.lock, metrics, figures and the report stay untouched.
 repro-tiny: setup
-	dvc exp run $$(python -m diffusion_circuits.profiles tiny)
+	dvc exp run --temp $$(python -m diffusion_circuits.profiles tiny)
 
 lint: setup
-	ruff check src stages tests scripts
-	ruff format --check src stages tests scripts
+	ruff check src stages tests scripts examples
+	ruff format --check src stages tests scripts examples
 
 format: setup
-	ruff format src stages tests scripts
-	ruff check --fix src stages tests scripts
+	ruff format src stages tests scripts examples
+	ruff check --fix src stages tests scripts examples
 
 test: lint
 	pytest
@@ -40,6 +48,18 @@ ci-repro: setup
 
 bench: setup
 	python scripts/benchmark.py
+	python scripts/benchmark_probe.py
+
+# Rebuild .dvc/plots_template.html (vega libraries inlined, for offline `dvc plots show`);
+# needs npm and the npm registry. The built file is committed, so users never need this.
+plots-template: setup
+	python scripts/build_plots_template.py
+
+# Rewrite the lock from the working environment (after a deliberate upgrade in .venv).
+lock: setup
+	{ sed -n '/^#/p' requirements-lock.txt; \
+	  pip freeze --exclude-editable | sed 's/+cpu$$//'; } > requirements-lock.txt.new
+	mv requirements-lock.txt.new requirements-lock.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from diffusion_circuits.model.factory import build_scheduler, build_unet
 from diffusion_circuits.model.training import batch_for_step, cpu_supports_bf16
-from diffusion_circuits.params import load_params
+from diffusion_circuits.params import Params, load_params
 from diffusion_circuits.probe import Probe
 
 ROWS: list[tuple[str, str]] = []
@@ -129,6 +129,34 @@ def time_steps(step, n: int, warmup: int = 2) -> float:
     return (time.perf_counter() - start) / n
 
 
+# The budgets are in reference minutes: minutes on the 2-core AMD EPYC where the plain loop
+# below ran REFERENCE_IMG_PER_S on the 2026-12-01 default model. That model and batch stay
+# fixed here whatever params.yaml says, so the rate measures the machine, not the params.
+REFERENCE_IMG_PER_S = 28.7
+REFERENCE_BATCH = 32
+
+
+def reference_params():
+    """The 2026-12-01 default: 3 x 32 x 32, widths 32/64/256, 3 x 8 heads, batch 32, fp32."""
+    return Params.model_validate(
+        {"data": {"colour": "rgb"}, "natural": {"source": "celeba", "celeba_dir": "unused"},
+         "model": {"in_channels": 3, "out_channels": 3, "block_out_channels": [32, 64, 256]},
+         "train": {"batch_size": REFERENCE_BATCH}}
+    )  # fmt: skip
+
+
+def reference_factor(steps: int = 6, repeats: int = 3) -> float:
+    """Reference minutes per minute on this machine: this machine's plain-loop rate / 28.7."""
+    params = reference_params()
+    x0 = torch.rand(REFERENCE_BATCH, 3, 32, 32) * 2 - 1
+    step = plain_step_factory(params, x0)
+    seconds = statistics.median(time_steps(step, steps) for _ in range(repeats))
+    rate = REFERENCE_BATCH / seconds
+    row("plain loop on the reference model (machine speed)",
+        f"{rate:.1f} img/s = {rate / REFERENCE_IMG_PER_S:.2f}x the reference machine")  # fmt: skip
+    return rate / REFERENCE_IMG_PER_S
+
+
 def training_benchmark(params, steps: int) -> None:
     batch = params.train.batch_size
     x0 = torch.rand(batch, params.model.in_channels, params.data.resolution,
@@ -188,7 +216,7 @@ def probe_benchmark(params, repeats: int = 7) -> None:
     )
 
 
-def pipeline_benchmark() -> None:
+def pipeline_benchmark(factor: float) -> None:
     names = subprocess.run(["dvc", "stage", "list", "--name-only"], capture_output=True,
                            text=True, check=True).stdout.split()  # fmt: skip
     total = 0.0
@@ -201,8 +229,10 @@ def pipeline_benchmark() -> None:
         )
         wall, rss_kb = result.stderr.strip().splitlines()[-1].split()
         total += float(wall)
-        row(f"stage {name}", f"{float(wall):.1f} s, peak RSS {int(rss_kb) / 1024:.0f} MiB")
-    row("default dvc repro from scratch (sum of stages)", f"{total / 60:.1f} min")
+        row(f"stage {name}", f"{float(wall):.1f} s = {float(wall) * factor:.1f} reference s, "
+            f"peak RSS {int(rss_kb) / 1024:.0f} MiB")  # fmt: skip
+    row("default dvc repro from scratch (sum of stages)",
+        f"{total / 60:.1f} min = {total / 60 * factor:.1f} reference min")  # fmt: skip
     start = time.perf_counter()
     subprocess.run(["dvc", "repro"], capture_output=True, check=True)
     row("no-op dvc repro", f"{time.perf_counter() - start:.1f} s")
@@ -217,10 +247,12 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     torch.set_num_threads(params.train.num_threads)
+    factor = reference_factor()
     training_benchmark(params, args.steps)
     probe_benchmark(params)
     if args.pipeline:
-        pipeline_benchmark()
+        pipeline_benchmark(factor)
+        reference_factor()  # again after the pipeline: the machine's speed drifts
     print("\n| figure | value |\n|---|---|")
     for name, value in ROWS:
         print(f"| {name} | {value} |")

@@ -33,8 +33,14 @@ from pathlib import Path
 expected = {
     "metrics/generate_synthetic.json": ["n_images", "marginals"],
     "metrics/prepare_natural.json": ["n_images", "source"],
-    "metrics/train/synthetic-seed0.json": ["accuracy", "final_loss", "images_per_second"],
-    "metrics/train/natural-seed0.json": ["accuracy", "final_loss"],
+    "metrics/train/synthetic-seed0.json": ["final_loss", "steps", "n_train_sources"],
+    "metrics/train/natural-seed0.json": ["final_loss", "steps"],
+    "metrics/evaluate/synthetic-seed0.json": ["accuracy", "accuracy_identity", "accuracy_gaussian", "margin_over_best_baseline"],
+    "metrics/evaluate/natural-seed0.json": ["accuracy", "margin_over_best_baseline", "n_distinct_sources"],
+    "metrics/feature_net/synthetic.json": ["heldout_accuracy", "real_vs_real"],
+    "metrics/feature_net/natural.json": ["label_space", "real_vs_real"],
+    "metrics/samples/synthetic-seed0.json": ["precision", "recall", "density", "coverage", "max_attribute_frequency_error"],
+    "metrics/samples/natural-seed0.json": ["precision", "recall", "density", "coverage"],
     "metrics/cache/synthetic-seed0.json": ["n_images", "image_selection"],
     "metrics/analyze/synthetic-seed0.json": ["circuit_complexity", "layer_ablation_zero_impact"],
     "metrics/cross_dataset.json": ["cross_dataset_accuracy", "feature_transferability"],
@@ -47,11 +53,13 @@ for path, keys in expected.items():
     assert not missing, f"{path} lacks {missing}"
 figures = sorted(Path("plots/figures").glob("*.png"))
 assert len(figures) == 9, figures
+assert sorted(p.name for p in Path("plots/samples").glob("*.png")) == ["natural-seed0.png", "synthetic-seed0.png"]
+assert not any("seconds" in k for p in Path("metrics").rglob("*.json") for k in json.loads(p.read_text())), "timings belong in timings/"
 assert Path("reports/replication.md").read_text().count("\n| ") >= 40
 print("metrics files and outputs: ok")
 PY
 
-snapshot() { find metrics -name '*.json' | sort | xargs cat | grep -v '"seconds"\|"wall_seconds"\|"images_per_second"' | sha256sum; }
+snapshot() { find metrics -name '*.json' | sort | xargs cat | sha256sum; }
 before=$(snapshot)
 dvc repro --force >/dev/null
 after=$(snapshot)
@@ -59,6 +67,31 @@ after=$(snapshot)
 echo "determinism: identical metrics after dvc repro --force"
 
 git add -A && git commit -qm "tiny run" --allow-empty
+
+# Narrow deps and params: what `dvc repro --dry` plans after one param change.
+planned() {  # planned KEY VALUE -> the stage names dvc would run, sorted, one line
+  python - "$1" "$2" <<'PY'
+import sys, yaml
+section, key = sys.argv[1].split(".")
+params = yaml.safe_load(open("params.yaml"))
+params[section][key] = yaml.safe_load(sys.argv[2])
+open("params.yaml", "w").write(yaml.safe_dump(params, sort_keys=False))
+PY
+  dvc repro --dry 2>&1 | grep -oE "Running stage '[^']+'" | sed "s/Running stage //; s/'//g" | sort | tr '\n' ' '
+  git checkout -q params.yaml
+}
+expect() {  # expect DESCRIPTION PLAN MUST_MATCH MUST_NOT_MATCH (extended regexes on the plan)
+  echo "$1: $2"
+  [[ -z "$3" ]] || echo "$2" | grep -qE "$3" || { echo "  expected a stage matching $3"; exit 1; }
+  [[ -z "$4" ]] || ! echo "$2" | grep -qE "$4" || { echo "  unexpected stage matching $4"; exit 1; }
+}
+expect "train.num_threads=1 plans" "$(planned train.num_threads 1)" "" "."
+expect "probe.timesteps changed plans" "$(planned probe.timesteps '[200, 800]')" \
+  "evaluate@synthetic-0.*cache_activations@|cache_activations@.*evaluate@" "train@|feature_net@|samples@"
+expect "a second seed plans" "$(planned train.seeds '[0, 1]')" \
+  "train@natural-1.*train@synthetic-1" "train@(synthetic|natural)-0|feature_net@"
+expect "samples.n_samples changed plans" "$(planned samples.n_samples 6)" \
+  "samples@synthetic-0" "train@|evaluate@|analyze@"
 log=$(dvc exp run -S stats.n_resamples=300 2>&1)
 ran=$(echo "$log" | grep -oE "Running stage '[^']+'" | sed "s/Running stage //; s/'//g" | sort | tr '\n' ' ')
 echo "stages re-run by dvc exp run -S stats.n_resamples=300: $ran"

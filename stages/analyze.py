@@ -5,7 +5,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from diffusion_circuits.analysis.circuits import circuit_complexity, top_components
+from diffusion_circuits.analysis.circuits import (
+    baseline_agreement,
+    circuit_complexity,
+    top_components,
+)
 from diffusion_circuits.analysis.interventions import run_interventions
 from diffusion_circuits.analysis.model_io import load_trained, reference_images
 from diffusion_circuits.analysis.roles import head_roles
@@ -25,20 +29,22 @@ def main() -> None:
     name = f"{args.dataset}-seed{args.seed}"
     started = time.perf_counter()
     model = load_trained(params, args.dataset, args.seed)
+    bf16 = params.analyze.mixed_precision == "bf16" and cpu_supports_bf16()
 
     interventions = run_interventions(
         model.unet,
         model.scheduler,
         model.probe_set,
-        reference_images(model.faces, params.analyze.n_reference),
+        reference_images(model.faces, params.analyze.n_reference, model.unet.config.in_channels),
         params.probe.timesteps,
         seed=params.probe.seed,
         batch_size=params.probe.batch_size,
         params=params.analyze,
-        autocast_bf16=params.analyze.mixed_precision == "bf16" and cpu_supports_bf16(),
+        autocast_bf16=bf16,
     )
     complexity = circuit_complexity(interventions)
     tops = top_components(interventions, params.analyze.top_k)
+    agreement = baseline_agreement(interventions)
     attention = pd.read_parquet(f"data/cache/{name}/attention.parquet")
     with np.load(f"data/cache/{name}/saliency.npz") as archive:
         saliency = {key: archive[key] for key in archive.files}
@@ -48,13 +54,21 @@ def main() -> None:
         model.probe_set.masks,
         attention,
         params.analyze.global_threshold,
+        alpha=params.analyze.role_alpha,
+        n_permutations=params.analyze.null_permutations,
+        seed=params.probe.seed,
     )
 
     out = f"data/analysis/{name}"
     for table_name, table in {
         "interventions": interventions,
-        "circuit_complexity": complexity,
+        # All components together (Table 1); per component type in its own table.
+        "circuit_complexity": complexity[complexity.component_type == "all"].reset_index(drop=True),
+        "circuit_complexity_by_type": complexity[complexity.component_type != "all"].reset_index(
+            drop=True
+        ),
         "top_components": tops,
+        "baseline_agreement": agreement,
         "head_role_scores": scores,
         "head_roles": roles,
     }.items():
@@ -66,15 +80,30 @@ def main() -> None:
     layer = impacts[(impacts.family == "layer_ablation") & (impacts.method == "zero")]
     write_json(
         {
-            "seconds": time.perf_counter() - started,
-            "circuit_complexity": complexity.groupby("timestep")["value"]
+            # fp32 unless analyze.mixed_precision is bf16 on a CPU with native bf16.
+            "intervention_precision": "bf16" if bf16 else "fp32",
+            "circuit_complexity": complexity[complexity.component_type == "all"]
+            .groupby("timestep")["value"]
             .mean()
             .rename(lambda t: f"t{t}")
             .to_dict(),
+            "circuit_complexity_by_type": complexity[complexity.component_type != "all"]
+            .groupby(["component_type", "timestep"])["value"]
+            .mean()
+            .pipe(lambda s: {f"{c}.t{t}": v for (c, t), v in s.items()}),
             "layer_ablation_zero_impact": layer.groupby(["timestep", "target"])["value"]
             .mean()
             .pipe(lambda s: {f"t{t}.{g}": v for (t, g), v in s.items()}),
+            "output_constant_runs": int(
+                impacts.drop_duplicates(["timestep", "family", "target", "method"])[
+                    "output_constant"
+                ].sum()
+            ),
             "head_roles": roles["role"].value_counts().to_dict(),
+            "baseline_rank_agreement": agreement[agreement.component_type == "all"]
+            .groupby(["method_a", "method_b"])["value"]
+            .mean()
+            .pipe(lambda s: {f"{a}|{b}": v for (a, b), v in s.items()}),
             "attention_perturbation_impact": impacts[impacts.family == "attention_perturbation"]
             .groupby("method")["value"]
             .mean()
@@ -82,6 +111,7 @@ def main() -> None:
         },
         f"metrics/analyze/{name}.json",
     )
+    write_json({"seconds": time.perf_counter() - started}, f"timings/analyze/{name}.json")
 
 
 if __name__ == "__main__":

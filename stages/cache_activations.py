@@ -49,11 +49,15 @@ def main() -> None:
         {
             "n_images": len(model.probe_set.image_ids),
             "image_selection": model.probe_set.selection,
-            "seconds": time.perf_counter() - started,
             "rows": {k: len(v) for k, v in tables.items()},
+            # IFE is chance-adjusted; bins per grid are capped at sqrt(positions).
+            "information_flow_bins": sorted(
+                int(b) for b in summaries.information_flow["bins"].unique()
+            ),
         },
         f"metrics/cache/{name}.json",
     )
+    write_json({"seconds": time.perf_counter() - started}, f"timings/cache/{name}.json")
 
 
 if __name__ == "__main__":

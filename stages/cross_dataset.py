@@ -1,4 +1,8 @@
-"""Stage cross_dataset: cross accuracy, feature transferability (CKA), cross-model patching."""
+"""Stage cross_dataset: cross accuracy, feature transferability (CKA), cross-model patching.
+
+Every training seed in ``train.seeds`` is compared (synthetic vs natural model of the
+same seed); every table carries a ``seed`` column.
+"""
 
 import time
 
@@ -14,53 +18,80 @@ from diffusion_circuits.analysis.cross_dataset import (
 from diffusion_circuits.analysis.model_io import load_trained
 from diffusion_circuits.cli import stage_entry, stage_parser
 from diffusion_circuits.io import write_json, write_parquet
+from diffusion_circuits.model.factory import build_unet
 from diffusion_circuits.model.training import cpu_supports_bf16
 from diffusion_circuits.params import load_params
+
+DATASETS = ("synthetic", "natural")
+
+
+def _one_seed(params, seed: int) -> dict[str, pd.DataFrame]:
+    models = [load_trained(params, dataset, seed) for dataset in DATASETS]
+    common = dict(
+        timesteps=params.probe.timesteps, seed=params.probe.seed, batch_size=params.probe.batch_size
+    )
+    accuracy = cross_accuracy(models, **common)
+    summary = summarise_cross(
+        accuracy, params.analyze.cka_bootstrap, params.stats.confidence, params.probe.seed
+    )
+    # The untrained baseline is the initialisation both models of this seed started from.
+    cka, cka_summary = feature_transferability(
+        models,
+        build_unet(params.model, seed=seed),
+        **common,
+        n_resamples=params.analyze.cka_bootstrap,
+        confidence=params.stats.confidence,
+    )
+    bf16 = params.analyze.mixed_precision == "bf16" and cpu_supports_bf16()
+    patching = cross_model_patching(models, **common, autocast_bf16=bf16)
+    tops = pd.concat(
+        [pd.read_parquet(f"data/analysis/{d}-seed{seed}/top_components.parquet") for d in DATASETS]
+    )
+    tables = {
+        "accuracy": accuracy,
+        "summary": summary,
+        "cka": cka,
+        "cka_summary": cka_summary,
+        "patching": patching,
+        "robustness": circuit_robustness(tops.drop(columns="seed", errors="ignore")),
+    }
+    return {name: table.assign(seed=seed) for name, table in tables.items()}
 
 
 @stage_entry
 def main() -> None:
     parser = stage_parser(__doc__)
-    parser.add_argument("--seed", type=int, default=None, help="model seed (default: first)")
     args = parser.parse_args()
     params = load_params(args.params)
-    seed = params.train.seeds[0] if args.seed is None else args.seed
     started = time.perf_counter()
-    models = [load_trained(params, dataset, seed) for dataset in ("synthetic", "natural")]
-    common = dict(
-        timesteps=params.probe.timesteps, seed=params.probe.seed, batch_size=params.probe.batch_size
-    )
-    accuracy = cross_accuracy(models, **common)
-    summary = summarise_cross(accuracy)
-    cka = feature_transferability(models, **common)
-    bf16 = params.analyze.mixed_precision == "bf16" and cpu_supports_bf16()
-    patching = cross_model_patching(models, **common, autocast_bf16=bf16)
-    tops = pd.concat(
-        [
-            pd.read_parquet(f"data/analysis/{d}-seed{seed}/top_components.parquet")
-            for d in ("synthetic", "natural")
-        ]
-    )
-    robustness = circuit_robustness(tops)
-    for table_name, table in {
-        "accuracy": accuracy,
-        "summary": summary,
-        "cka": cka,
-        "patching": patching,
-        "robustness": robustness,
-    }.items():
-        write_parquet(table.assign(seed=seed), f"data/cross_dataset/{table_name}.parquet")
+    per_seed = [_one_seed(params, seed) for seed in params.train.seeds]
+    tables = {
+        name: pd.concat([t[name] for t in per_seed], ignore_index=True) for name in per_seed[0]
+    }
+    for table_name, table in tables.items():
+        write_parquet(table, f"data/cross_dataset/{table_name}.parquet")
+    cka = tables["cka_summary"]
+    overall = cka[cka["scope"] == "all"].groupby("metric")["value"].mean()
+    robustness = tables["robustness"]
+    across = robustness[
+        (robustness.comparison == "across_datasets") & (robustness.component_type == "all")
+    ]
     write_json(
         {
-            "seconds": time.perf_counter() - started,
-            "cross_dataset_accuracy": summary["value"].mean(),
-            "feature_transferability": cka["value"].mean(),
-            "circuit_robustness": robustness.loc[
-                robustness.comparison == "across_datasets", "value"
-            ].mean(),
+            "seeds": list(params.train.seeds),
+            "intervention_precision": "bf16"
+            if params.analyze.mixed_precision == "bf16" and cpu_supports_bf16()
+            else "fp32",
+            "cross_dataset_accuracy": tables["summary"]["value"].mean(),
+            "feature_transferability": overall.get("cka"),
+            "feature_transferability_baseline": overall.get("cka_baseline"),
+            "feature_transferability_above_baseline": overall.get("cka_above_baseline"),
+            "circuit_robustness": across["value"].mean(),
+            "circuit_robustness_chance": across["chance"].mean(),
         },
         "metrics/cross_dataset.json",
     )
+    write_json({"seconds": time.perf_counter() - started}, "timings/cross_dataset.json")
 
 
 if __name__ == "__main__":

@@ -23,14 +23,17 @@ def main() -> None:
         n_resamples=params.stats.n_resamples,
         seed=params.stats.seed,
         confidence=params.stats.confidence,
+        alpha=params.stats.alpha,
     )
     out = Path(args.out)
     captions = table_captions()
+    inference = tables.pop("inference")
     for name, table in tables.items():
         write_text(table.to_csv(index=False), out / f"{name}.csv")
         if name in captions:
             write_text(to_markdown(table, captions[name]), out / f"{name}.md")
     write_parquet(comparisons, "data/stats/comparisons.parquet")
+    write_parquet(inference, "data/stats/inference.parquet")
     write_json(stats_metrics(tables), "metrics/stats.json")
 
 

@@ -20,7 +20,6 @@ TINY = {
         "warmup_steps": 1,
         "checkpoint_every": 3,
         "num_threads": 1,
-        "eval_images": 4,
     },
     "probe": {"timesteps": [100, 600], "n_images": 4, "batch_size": 4},
 }

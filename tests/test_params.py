@@ -60,6 +60,43 @@ def test_missing_and_malformed_files(tmp_path):
         load_params(bad)
 
 
+def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
+    bad = tmp_path / "params.yaml"
+    # Line 3 is indented one space deeper than its sibling: a mapping value at column 8.
+    bad.write_text("train:\n  steps: 3\n   seed: 4\n")
+    with pytest.raises(ParamsError) as info:
+        load_params(bad)
+    assert str(info.value) == (f"{bad}:3:8: not valid YAML: mapping values are not allowed here")
+
+
+@pytest.mark.parametrize(
+    ("head_dim", "heads"),
+    [(48, 5), (24, 10), (512, 0)],
+)
+def test_head_dim_must_divide_the_attention_width(tmp_path, head_dim, heads):
+    data = repo_params()
+    data["model"]["attention_head_dim"] = head_dim
+    with pytest.raises(ParamsError) as info:
+        load_params(write(tmp_path, data))
+    message = str(info.value)
+    assert f"model.attention_head_dim={head_dim}" in message
+    assert f"256 channels / {head_dim} is not an integer number of heads" in message
+    assert f"(it would give {heads})" in message
+    # The section's whole value is not dumped into the line.
+    assert "block_out_channels" not in message and "\n" not in message
+
+
+def test_head_dim_is_checked_only_against_the_blocks_that_have_attention():
+    # 64 divides 256 (4 heads) but not 32 or 96: those widths have no attention here.
+    model = {"block_out_channels": [32, 96, 256], "attention_head_dim": 64,
+             "norm_num_groups": 32}  # fmt: skip
+    params = Params.model_validate({"model": model})
+    assert params.model.attention_widths() == [256, 256]
+    attn_down = {**model, "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D"]}
+    with pytest.raises(ValueError, match="96 channels / 64"):
+        Params.model_validate({"model": attn_down})
+
+
 def test_stage_with_bad_params_exits_nonzero_with_one_line_and_writes_nothing(tmp_path):
     data = repo_params()
     data["synthetic"]["n_images"] = "many"

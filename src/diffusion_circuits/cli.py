@@ -7,11 +7,14 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["stage_entry", "stage_parser"]
+from diffusion_circuits.io import MissingInputError, UserError, producing_stage
 
-# Errors that describe bad input rather than a bug: the user sees one line, not a traceback.
-_INPUT_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, RuntimeError)
+__all__ = ["stage_entry", "stage_parser", "is_user_error", "user_message"]
+
+# Characters that surround a path inside an error message ("x/y: missing", "(x/y)", 'x/y').
+_PATH_PUNCTUATION = "\"'`()[],;:"
 
 
 def stage_parser(description: str) -> argparse.ArgumentParser:
@@ -22,21 +25,60 @@ def stage_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def stage_entry(main: Callable[[], None]) -> Callable[[], None]:
-    """Run ``main``; turn an input error into ``error: <one line>`` and exit status 2.
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` describes bad input (one line for the user) rather than a bug.
 
-    Set ``DIFFUSION_CIRCUITS_DEBUG=1`` to get the full traceback instead.
+    User errors are :class:`~diffusion_circuits.io.UserError`, a missing file, and the
+    validation errors this package defines as ``ValueError`` subclasses (``ParamsError``,
+    ``CheckpointError``, ``CelebAError``). A bare ``ValueError`` or a ``RuntimeError``
+    can come from a bug anywhere (numpy, torch, our own code), so it keeps its traceback.
+    """
+    if isinstance(exc, UserError | FileNotFoundError):
+        return True
+    return isinstance(exc, ValueError) and type(exc).__module__.startswith("diffusion_circuits")
+
+
+def _mentioned_paths(exc: BaseException) -> list[str]:
+    """Paths an error is about: the OSError filename, then path-like words of the message."""
+    paths = [str(exc.filename)] if getattr(exc, "filename", None) else []
+    words = (word.strip(_PATH_PUNCTUATION) for word in str(exc).split())
+    return paths + [word for word in words if "/" in word]
+
+
+def _upstream_hint(exc: BaseException) -> str:
+    """``; run `dvc repro <stage>` first`` when the error is about a missing stage output."""
+    if isinstance(exc, MissingInputError):
+        return ""  # its message already names the stage
+    for path in _mentioned_paths(exc):
+        if Path(path).exists():
+            continue
+        stage = producing_stage(path)
+        if stage:
+            return f"; run `dvc repro {stage}` first"
+    return ""
+
+
+def user_message(exc: BaseException) -> str:
+    """The one line printed for a user error: ``error: <Type>: <message>[; run ...]``."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return f"error: {type(exc).__name__}: {message}{_upstream_hint(exc)}"
+
+
+def stage_entry(main: Callable[[], None]) -> Callable[[], None]:
+    """Run ``main``; turn a user error into one line on stderr and exit status 2.
+
+    Any other exception propagates with its traceback. Set ``DIFFUSION_CIRCUITS_DEBUG=1``
+    to get the traceback of user errors too.
     """
 
     @functools.wraps(main)
     def wrapper() -> None:
         try:
             main()
-        except _INPUT_ERRORS as exc:
-            if os.environ.get("DIFFUSION_CIRCUITS_DEBUG"):
+        except Exception as exc:
+            if not is_user_error(exc) or os.environ.get("DIFFUSION_CIRCUITS_DEBUG"):
                 raise
-            message = " ".join(str(exc).split()) or type(exc).__name__
-            print(f"error: {type(exc).__name__}: {message}", file=sys.stderr)
+            print(user_message(exc), file=sys.stderr)
             sys.exit(2)
 
     return wrapper

@@ -1,7 +1,10 @@
-"""Atomic file outputs: an interrupted stage never leaves a half-written file behind.
+"""Atomic file outputs, and the errors a stage raises about its inputs.
 
 Every writer goes to a temporary file in the destination folder and ``os.replace``-s it
-into place, which is atomic on POSIX filesystems.
+into place, which is atomic on POSIX filesystems: an interrupted stage never leaves a
+half-written file behind. :class:`UserError` marks an error that describes bad input
+rather than a bug (the stage prints it as one line); :class:`MissingInputError` is the
+one for an upstream output that is not there yet, and names the stage that makes it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "UserError",
+    "MissingInputError",
+    "producing_stage",
+    "require_input",
     "atomic_path",
     "atomic_dir",
     "write_json",
@@ -27,6 +34,59 @@ __all__ = [
     "write_text",
     "read_json",
 ]
+
+
+class UserError(Exception):
+    """Bad input, a missing file or an impossible setting: shown as one line, no traceback."""
+
+
+class MissingInputError(UserError, FileNotFoundError):
+    """An upstream output is missing; the message says which stage produces it."""
+
+    def __init__(self, path: str | Path, what: str = "", root: str | Path | None = None):
+        self.path = Path(path)
+        self.stage = producing_stage(self.path, root)
+        detail = f" ({what})" if what else ""
+        run = f"dvc repro {self.stage}" if self.stage else "dvc repro"
+        super().__init__(f"{self.path}: missing{detail}; run `{run}` first")
+
+
+def producing_stage(path: str | Path, root: str | Path | None = None) -> str | None:
+    """The DVC stage whose output contains ``path`` (e.g. ``train@synthetic-0``), or None.
+
+    Read from the pipeline itself (``dvc.yaml`` with its matrix expanded by DVC) so the
+    answer follows the pipeline as it changes. Only called on the error path, where the
+    cost of importing DVC does not matter; any failure (no DVC, not a DVC repository)
+    gives None, because a hint must never hide the error it decorates.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file or folder, relative to the current directory or absolute.
+    root : str or Path, optional
+        The DVC repository; by default the one containing the current directory.
+    """
+    target = Path(path).resolve()
+    try:
+        from dvc.repo import Repo
+
+        with Repo(str(root) if root is not None else None) as repo:
+            for stage in repo.index.stages:
+                for out in stage.outs:
+                    produced = Path(out.fs_path).resolve()
+                    if target == produced or produced in target.parents:
+                        return stage.addressing
+    except Exception:  # noqa: BLE001 - see docstring: the hint is optional
+        return None
+    return None
+
+
+def require_input(path: str | Path, what: str = "") -> Path:
+    """Return ``path`` if it exists, else raise :class:`MissingInputError` naming its stage."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(path, what)
+    return path
 
 
 def _umask() -> int:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 __all__ = ["Params", "ParamsError", "load_params", "format_validation_error"]
 
 DATASETS = ("synthetic", "natural")
+COLOUR_CHANNELS = {"grey": 1, "rgb": 3}
 
 
 class ParamsError(ValueError):
@@ -58,8 +59,9 @@ class ModelParams(_Section):
     """Keyword arguments for ``diffusers.UNet2DModel`` (the paper's architecture by default)."""
 
     sample_size: int = Field(32, ge=8)
-    in_channels: int = Field(3, ge=1)
-    out_channels: int = Field(3, ge=1)
+    # Filled from data.colour when absent (grey: 1, rgb: 3): see Params._channels_from_colour.
+    in_channels: int = Field(1, ge=1)
+    out_channels: int = Field(1, ge=1)
     layers_per_block: int = Field(1, ge=1)
     block_out_channels: tuple[int, ...] = (32, 64, 256)
     down_block_types: tuple[str, ...] = ("DownBlock2D", "DownBlock2D", "DownBlock2D")
@@ -83,7 +85,39 @@ class ModelParams(_Section):
                     f"model.block_out_channels entry {width} is not divisible by "
                     f"model.norm_num_groups={self.norm_num_groups}"
                 )
+        for width in sorted(set(self.attention_widths())):
+            if width % self.attention_head_dim:
+                # diffusers builds width // head_dim heads without complaint, silently
+                # changing the architecture (256 / 48 -> 5 heads of 240 channels).
+                raise ValueError(
+                    f"model.attention_head_dim={self.attention_head_dim} does not divide the "
+                    f"attention width: {width} channels / {self.attention_head_dim} is not an "
+                    f"integer number of heads (it would give {width // self.attention_head_dim})"
+                )
         return self
+
+    def attention_widths(self) -> list[int]:
+        """Channel width of each block with self-attention, as ``UNet2DModel`` builds it.
+
+        One entry per block (a block may hold several attention layers, all at its
+        width): down block ``i`` works at ``block_out_channels[i]``, up block ``i`` at the
+        reversed list's entry ``i`` and the mid block at the last width.
+        """
+        widths = [
+            width
+            for kind, width in zip(self.down_block_types, self.block_out_channels, strict=True)
+            if "Attn" in kind
+        ]
+        widths += [
+            width
+            for kind, width in zip(
+                self.up_block_types, reversed(self.block_out_channels), strict=True
+            )
+            if "Attn" in kind
+        ]
+        if self.add_attention:
+            widths.append(self.block_out_channels[-1])
+        return widths
 
 
 class SchedulerParams(_Section):
@@ -97,6 +131,11 @@ class TrainParams(_Section):
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0)
     warmup_steps: int = Field(50, ge=0)
+    # Cosine decay to this fraction of the peak rate, not to 0: the loss is still falling
+    # at the end of a CPU-budget run, so a rate of 0 would waste the last steps.
+    final_lr_fraction: float = Field(0.1, ge=0.0, le=1.0)
+    # Min-SNR-gamma loss weighting (Hang et al. 2023); 0 turns it off (plain epsilon MSE).
+    snr_gamma: float = Field(5.0, ge=0.0)
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
     seeds: tuple[int, ...] = Field((0,), min_length=1)
     device: Literal["auto", "cpu", "cuda"] = "cpu"
@@ -105,7 +144,22 @@ class TrainParams(_Section):
     channels_last: bool = False
     compile: bool = False
     checkpoint_every: int = Field(250, ge=1)
-    eval_images: int = Field(100, ge=1)
+
+
+class EvaluateParams(_Section):
+    n_images: int = Field(100, ge=2)  # held-out distinct sources for accuracy(t), at most
+
+
+class SamplesParams(_Section):
+    """Sample quality: DDIM samples of each model against held-out real images."""
+
+    n_samples: int = Field(100, ge=4)
+    ddim_steps: int = Field(50, ge=2)
+    seed: int = Field(0, ge=0)
+    k: int = Field(5, ge=1)  # nearest neighbours of the precision/recall/density/coverage radii
+    grid_size: int = Field(8, ge=2)  # the PNG grid is grid_size x grid_size samples
+    feature_steps: int = Field(600, ge=1)  # training steps of the feature network
+    feature_batch_size: int = Field(64, ge=2)
 
 
 class ProbeParams(_Section):
@@ -125,7 +179,13 @@ class AnalyzeParams(_Section):
     perturbation_scope: Literal["layer", "head"] = "layer"
     top_k: int = Field(5, ge=1)
     n_reference: int = Field(32, ge=2)
-    mixed_precision: Literal["no", "bf16"] = "bf16"
+    # Precision of the intervention runs (clean run too). fp32 by default: in bf16 a third
+    # of the head ablation impacts changed by more than 50% (issue 11).
+    mixed_precision: Literal["no", "bf16"] = "no"
+    role_alpha: float = Field(0.05, gt=0.0, lt=1.0)  # level of the head-role permutation test
+    null_permutations: int = Field(999, ge=19)  # image permutations for the head-role null
+    cka_bootstrap: int = Field(1000, ge=100)  # image resamples of each CKA CI
+    baseline_images: int = Field(50, ge=2)  # images whose components are also zero/resample ablated
 
 
 class StatsParams(_Section):
@@ -142,12 +202,40 @@ class Params(_Section):
     model: ModelParams = ModelParams()
     scheduler: SchedulerParams = SchedulerParams()
     train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    samples: SamplesParams = SamplesParams()
     probe: ProbeParams = ProbeParams()
     analyze: AnalyzeParams = AnalyzeParams()
     stats: StatsParams = StatsParams()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _channels_from_colour(cls, raw: Any) -> Any:
+        """Grey data trains 1-channel models, RGB 3: the channel count follows data.colour.
+
+        Three copies of one grey channel with independent noise would make the
+        colour-difference part of the noise (2/3 of its variance) readable from x_t.
+        """
+        if not isinstance(raw, dict):
+            return raw
+        data, model = raw.get("data") or {}, raw.get("model") or {}
+        if not isinstance(data, dict) or not isinstance(model, dict):
+            return raw
+        channels = COLOUR_CHANNELS.get(data.get("colour", "grey"))
+        if channels is None:
+            return raw
+        model = {"in_channels": channels, "out_channels": channels, **model}
+        return {**raw, "model": model}
+
     @model_validator(mode="after")
     def _cross_section(self) -> Params:
+        channels = COLOUR_CHANNELS[self.data.colour]
+        if (self.model.in_channels, self.model.out_channels) != (channels, channels):
+            raise ValueError(
+                f"model.in_channels={self.model.in_channels} and model.out_channels="
+                f"{self.model.out_channels} must both be {channels} for data.colour="
+                f"'{self.data.colour}' (leave them out: they follow data.colour)"
+            )
         if self.model.sample_size != self.data.resolution:
             raise ValueError(
                 f"model.sample_size={self.model.sample_size} must equal "
@@ -175,7 +263,11 @@ def _allowed_keys(parent: tuple) -> list[str]:
 
 
 def format_validation_error(error: ValidationError) -> str:
-    """One line per problem, joined: ``key = value: what is allowed``."""
+    """One line per problem, joined: ``key = value: what is allowed``.
+
+    A section-level check (e.g. ``model``) already names its keys in the message, so the
+    whole section's value is left out rather than dumped into the line.
+    """
     parts = []
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"])
@@ -183,11 +275,21 @@ def format_validation_error(error: ValidationError) -> str:
         if item["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_keys(item["loc"][:-1]))
             parts.append(f"unknown key '{key}' (allowed: {allowed})")
-        elif key:
+        elif key and not message.startswith(f"{key}."):
             parts.append(f"{key} = {item['input']!r}: {message}")
         else:
             parts.append(message)
     return "; ".join(parts)
+
+
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """``file:line:column: not valid YAML: problem`` (1-based, as editors count)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    detail = f"{problem} ({context})" if context else problem
+    return f"{where}: not valid YAML: {detail}"
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -198,7 +300,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     try:
         raw: Any = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise ParamsError(_yaml_error(path, exc)) from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     try:

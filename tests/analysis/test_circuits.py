@@ -1,15 +1,21 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from diffusion_circuits.analysis.circuits import (
+    baseline_agreement,
     circuit_complexity,
     circuit_robustness,
+    component_type,
+    expected_jaccard,
     top_components,
 )
 
 
-def component_rows(impacts: dict[str, list[float]], timestep: int = 100) -> pd.DataFrame:
+def component_rows(
+    impacts: dict[str, list[float]], timestep: int = 100, method: str = "mean"
+) -> pd.DataFrame:
     rows = []
     for target, values in impacts.items():
         for image, value in enumerate(values):
@@ -19,7 +25,7 @@ def component_rows(impacts: dict[str, list[float]], timestep: int = 100) -> pd.D
                     "timestep": timestep,
                     "family": "component_ablation",
                     "target": target,
-                    "method": "mean",
+                    "method": method,
                     "metric": "impact",
                     "value": value,
                 }
@@ -27,16 +33,45 @@ def component_rows(impacts: dict[str, list[float]], timestep: int = 100) -> pd.D
     return pd.DataFrame(rows)
 
 
-def test_circuit_complexity_is_the_participation_ratio_per_image():
-    table = component_rows({"a": [1.0, 2.0], "b": [1.0, 0.0], "c": [1.0, -1.0], "d": [1.0, 0.0]})
-    out = circuit_complexity(table).sort_values("image_id")
-    assert out["value"].tolist() == pytest.approx([1.0, 0.25])
-    assert set(out["n_components"]) == {4}
+HEADS = {"mid.attn.0.head.0": [1.0, 2.0], "mid.attn.0.head.1": [1.0, 0.0]}
+RESNETS = {"mid.resnet.0.residual": [1.0, -1.0], "up.0.resnet.0.residual": [1.0, 0.0]}
+
+
+def test_circuit_complexity_is_the_participation_ratio_per_image_and_type():
+    table = component_rows({**HEADS, **RESNETS})
+    out = circuit_complexity(table).sort_values(["metric", "image_id"])
+    combined = out[out.metric == "circuit_complexity"]
+    assert combined["value"].tolist() == pytest.approx([1.0, 0.25])
+    assert set(combined["n_components"]) == {4}
+    heads = out[out.metric == "circuit_complexity_head"]
+    assert heads["value"].tolist() == pytest.approx([1.0, 0.5])  # [1, 1] and [2, 0]
+    resnets = out[out.metric == "circuit_complexity_resnet"]
+    assert resnets["value"].tolist()[0] == pytest.approx(1.0) and np.isnan(resnets["value"].iloc[1])
+    assert set(out["component_type"]) == {"all", "head", "resnet"}
+    # Zero and resample rows do not enter the (mean-ablation) ratio.
+    extra = component_rows({**HEADS, **RESNETS}, method="zero").assign(value=5.0)
+    assert circuit_complexity(pd.concat([table, extra]))["value"].equals(
+        circuit_complexity(table)["value"]
+    )
     with pytest.raises(ValueError, match="no component_ablation"):
         circuit_complexity(table.assign(family="layer_ablation"))
 
 
-def test_top_components_and_robustness():
+def test_component_type_from_the_target():
+    assert [component_type(t) for t in [*HEADS, *RESNETS]] == ["head", "head", "resnet", "resnet"]
+
+
+def test_expected_jaccard_by_enumeration():
+    import itertools
+
+    n, k = 6, 2
+    subsets = [set(c) for c in itertools.combinations(range(n), k)]
+    brute = np.mean([len(a & b) / len(a | b) for a in subsets for b in subsets])
+    assert expected_jaccard(k, k, n) == pytest.approx(brute)
+    assert expected_jaccard(3, 3, 3) == 1.0
+
+
+def test_top_components_and_robustness_against_chance():
     early = component_rows({"a": [3.0], "b": [2.0], "c": [1.0]}, 100)
     late = component_rows({"a": [1.0], "b": [2.0], "c": [3.0]}, 900)
     tops = pd.concat(
@@ -45,6 +80,8 @@ def test_top_components_and_robustness():
             top_components(early, k=2).assign(dataset="natural"),
         ]
     )
+    tops = tops[tops.component_type == "all"]
+    assert set(tops["n_components"]) == {3}
     assert tops[(tops.dataset == "synthetic") & (tops.timestep == 100)]["target"].tolist() == [
         "a",
         "b",
@@ -52,8 +89,29 @@ def test_top_components_and_robustness():
     robust = circuit_robustness(tops)
     across = robust[robust["comparison"] == "across_datasets"]
     assert across["value"].tolist() == [1.0]  # same top-2 at t=100
+    # Two random 2-subsets of 3 share 1 element (J = 1/3) with p 2/3, 2 (J = 1) with p 1/3.
+    assert across["chance"].tolist() == pytest.approx([2 / 3 * 1 / 3 + 1 / 3])
+    assert across["value_minus_chance"].tolist() == pytest.approx([1 - 5 / 9])
     within = robust[
         (robust["comparison"] == "across_timesteps") & (robust["dataset"] == "synthetic")
     ]
     assert within["value"].tolist() == pytest.approx([1 / 3])  # {a,b} vs {b,c}
     assert np.isfinite(robust["value"]).all()
+
+
+def test_baseline_agreement_is_spearman_of_mean_importance():
+    mean = component_rows(
+        {"a": [1.0, 3.0], "b": [2.0, 2.0], "c.head.0": [0.0, 1.0], "d": [5.0, 5.0]}
+    )
+    zero = component_rows({"a": [4.0], "b": [3.0], "c.head.0": [1.0], "d": [9.0]}, method="zero")
+    resample = component_rows(
+        {"a": [0.0], "b": [1.0], "c.head.0": [2.0], "d": [3.0]}, method="resample"
+    )
+    out = baseline_agreement(pd.concat([mean, zero, resample]))
+    combined = out[out.component_type == "all"].set_index(["method_a", "method_b"])
+    # Only image 0 had every baseline: mean (1, 2, 0, 5) vs zero (4, 3, 1, 9).
+    expected = stats.spearmanr([1, 2, 0, 5], [4, 3, 1, 9])[0]
+    assert combined.loc[("mean", "zero"), "value"] == pytest.approx(expected)
+    assert combined.loc[("mean", "zero"), "n_images"] == 1
+    assert set(out["metric"]) == {"baseline_rank_agreement"}
+    assert len(combined) == 3

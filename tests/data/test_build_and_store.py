@@ -39,10 +39,13 @@ def test_both_datasets_share_format_and_round_trip(tmp_path):
     loaded = load_faceset(tmp_path / "natural")
     assert loaded.images.tobytes() == natural.images.tobytes() and loaded.masks is None
     pd.testing.assert_frame_equal(loaded.attributes, natural.attributes)
+    n_heldout = loaded.attributes.query("split == 'heldout'")["source_id"].nunique()
     ids, selection = probe_image_ids(loaded.attributes, 100)
-    assert selection == "all_distinct" and len(ids) == 100  # only 20 held-out LFW faces
+    # never a trained-on face: all held-out sources when there are fewer than asked for
+    assert selection == "heldout" and len(ids) == n_heldout < 100
+    assert loaded.attributes.set_index("image_id").loc[ids, "source_id"].is_unique
     ids, selection = probe_image_ids(loaded.attributes, 10)
-    assert selection == "heldout"
+    assert selection == "heldout" and len(ids) == 10
     assert set(loaded.attributes.set_index("image_id").loc[ids, "split"]) == {"heldout"}
 
 

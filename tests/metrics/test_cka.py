@@ -75,3 +75,24 @@ def test_cka_by_layer_is_tidy_and_strict_about_hooks():
     assert table["value"].iloc[1] == pytest.approx(_reference(x.numpy(), y.numpy()))
     with pytest.raises(ValueError, match="only in a: \\['mid.attn.0'\\]"):
         cka_by_layer({"mid.attn.0": x}, {"up.1.attn.0": x})
+
+
+def test_gram_form_equals_linear_cka_and_resamples_recompute_it():
+    from diffusion_circuits.metrics.cka import (
+        bootstrap_indices,
+        cka_from_grams,
+        gram,
+        resampled_cka,
+    )
+
+    x = torch.randn(15, 40, generator=GEN, dtype=torch.float64)
+    y = x[:, :10] @ torch.randn(10, 7, generator=GEN, dtype=torch.float64) + torch.randn(
+        15, 7, generator=GEN, dtype=torch.float64
+    )
+    assert cka_from_grams(gram(x), gram(y)).item() == pytest.approx(linear_cka(x, y))
+    indices = bootstrap_indices(15, 5, seed=1)
+    values = resampled_cka(gram(x), gram(y), indices, chunk=2)
+    expected = [linear_cka(x[i], y[i]) for i in indices]
+    assert values.tolist() == pytest.approx(expected)
+    assert torch.equal(bootstrap_indices(15, 5, seed=1), indices)
+    assert torch.isnan(cka_from_grams(gram(torch.ones(4, 3)), gram(x[:4]))).item()

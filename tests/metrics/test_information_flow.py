@@ -7,11 +7,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.decomposition import PCA
-from sklearn.metrics import mutual_info_score
+from sklearn.metrics import adjusted_mutual_info_score, mutual_info_score
 
 from diffusion_circuits.metrics.information_flow import (
+    effective_bins,
     equal_frequency_bins,
+    expected_mutual_information,
     first_principal_component,
+    information_flow,
     information_flow_efficiency,
     plugin_entropy,
     plugin_mutual_information,
@@ -81,7 +84,66 @@ def test_ife_of_independent_noise_is_near_zero():
     a = torch.randn(3, 4, 64, 64, generator=GEN)
     b = torch.randn(3, 4, 64, 64, generator=GEN)
     ife = information_flow_efficiency(a, b, bins=8)
-    assert (ife >= 0).all() and (ife < 0.05).all()
+    assert (ife.abs() < 0.01).all()
+    assert (information_flow_efficiency(a, b, bins=8, adjusted=False) < 0.05).all()
+
+
+@pytest.mark.parametrize("side", [4, 8, 16, 32])
+def test_adjusted_ife_of_independent_maps_is_zero_on_every_grid(side):
+    # The raw plug-in ratio has a floor that grows as the grid shrinks (0.5 on 8x8 with
+    # 16 bins before the bins were capped); the adjusted value is centred on 0.
+    n = 300
+    a = torch.randn(n, 4, side, side, generator=GEN)
+    b = torch.randn(n, 4, side, side, generator=GEN)
+    flow = information_flow(a, b, bins=16)
+    assert flow.bins == min(16, side)
+    standard_error = flow.adjusted.std().item() / math.sqrt(n)
+    assert abs(flow.adjusted.mean().item()) < 4 * standard_error + 1e-3
+    assert flow.raw.mean().item() == pytest.approx(flow.null.mean().item(), abs=0.01)
+    if side <= 8:
+        assert flow.raw.mean().item() > 0.1  # the bias the correction removes
+
+
+def test_adjusted_ife_equals_sklearn_adjusted_mutual_information():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 6, size=(4, 90))
+    y = (x + rng.integers(0, 4, size=(4, 90))) % 6
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    mi, h_x, h_y = (
+        plugin_mutual_information(xt, yt, 6),
+        plugin_entropy(xt, 6),
+        plugin_entropy(yt, 6),
+    )
+    expected = expected_mutual_information(xt, yt, 6)
+    adjusted = (mi - expected) / (torch.maximum(h_x, h_y) - expected)
+    for row in range(4):
+        reference = adjusted_mutual_info_score(x[row], y[row], average_method="max")
+        assert adjusted[row].item() == pytest.approx(reference, abs=1e-9)
+
+
+def test_expected_mi_by_hand_and_by_enumeration():
+    # [0, 0, 1, 1] against a shuffle of itself: of the 6 placements of y's two 0s, 2 give
+    # a perfect (or perfectly inverted) match (1 bit), 4 give independence (0 bits).
+    x = torch.tensor([[0, 0, 1, 1]])
+    assert expected_mutual_information(x, x, 2).item() == pytest.approx(1 / 3)
+    # Enumerate every permutation of 6 positions.
+    import itertools
+
+    a = torch.tensor([0, 0, 1, 1, 2, 2])
+    b = torch.tensor([0, 1, 1, 1, 0, 2])
+    perms = torch.tensor(list(itertools.permutations(range(6))))
+    mean_mi = plugin_mutual_information(a.expand(len(perms), 6), b[perms], 3).mean().item()
+    assert expected_mutual_information(a[None], b[None], 3).item() == pytest.approx(mean_mi)
+
+
+def test_bins_are_capped_at_the_square_root_of_the_positions():
+    assert [effective_bins(p, 16) for p in (4, 16, 63, 64, 1024)] == [2, 4, 7, 8, 16]
+    assert effective_bins(1024, 8) == 8
+    f = torch.randn(2, 3, 4, 4, generator=GEN)
+    assert information_flow(f, f, bins=16).bins == 4
+    assert effective_bins(1, 16) == 2  # a 1x1 map is constant: its IFE is NaN anyway
+    with pytest.raises(ValueError, match="1 position"):
+        effective_bins(0, 4)
 
 
 def test_ife_is_invariant_to_monotone_and_affine_transforms():
@@ -91,7 +153,10 @@ def test_ife_is_invariant_to_monotone_and_affine_transforms():
     assert reference.min() > 0.1 and reference.max() < 0.9
     # One channel: the component is the map itself, so any monotone map keeps the ranks.
     assert torch.equal(information_flow_efficiency(a, torch.exp(3 * b), bins=8), reference)
-    assert torch.equal(information_flow_efficiency(a, -(b**3), bins=8), reference)
+    # A decreasing map reverses the bins: the same histogram up to summation order.
+    assert torch.allclose(
+        information_flow_efficiency(a, -(b**3), bins=8), reference, rtol=0, atol=1e-12
+    )
     multi_a = torch.randn(2, 5, 16, 16, generator=GEN)
     multi_b = multi_a[:, :3] + 0.5 * torch.randn(2, 3, 16, 16, generator=GEN)
     expected = information_flow_efficiency(multi_a, multi_b, bins=8)

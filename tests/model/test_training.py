@@ -14,7 +14,7 @@ from diffusion_circuits.model.training import TrainingDiverged, train_ddpm
 
 def data(n=12, size=16) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
-    return torch.rand(n, 3, size, size, generator=generator) * 2 - 1
+    return torch.rand(n, 1, size, size, generator=generator) * 2 - 1
 
 
 def weights(unet) -> dict[str, torch.Tensor]:
@@ -99,8 +99,28 @@ def test_sampler_returns_samples_and_trajectory(tiny_params):
         num_inference_steps=10,
         record=[900, 500, 100],
     )
-    assert trajectory.samples.shape == (2, 3, 16, 16)
-    assert trajectory.states.shape == (3, 2, 3, 16, 16)
+    assert trajectory.samples.shape == (2, 1, 16, 16)
+    assert trajectory.states.shape == (3, 2, 1, 16, 16)
     assert trajectory.timesteps == sorted(trajectory.timesteps, reverse=True)
     with pytest.raises(ValueError, match="outside"):
         sample_trajectory(unet, build_scheduler(tiny_params.scheduler), 1, 0, 5, record=[1000])
+
+
+def test_min_snr_weights_cap_only_the_low_noise_timesteps():
+    from diffusion_circuits.model.factory import build_scheduler
+    from diffusion_circuits.params import Params
+
+    scheduler = build_scheduler(Params().scheduler)
+    t = torch.tensor([0, 100, 500, 900, 999])
+    snr = scheduler.alphas_cumprod[t] / (1 - scheduler.alphas_cumprod[t])
+    weights = training.min_snr_weights(scheduler, t, gamma=5.0)
+    assert torch.allclose(weights, torch.clamp(snr, max=5.0).float() / snr.float())
+    assert weights[0] < 0.01 and weights[-1] == 1.0  # t = 0 has SNR >> 5; t = 999 SNR < 5
+    assert torch.equal(training.min_snr_weights(scheduler, t, gamma=0.0), torch.ones(5))
+
+
+def test_learning_rate_never_decays_below_its_floor():
+    factors = [training.lr_factor(s, 10, 100, 0.1) for s in range(0, 101)]
+    assert factors[0] == 0.0 and factors[10] == 1.0
+    assert min(factors[10:]) == pytest.approx(0.1) and factors[-1] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))

@@ -13,53 +13,68 @@ def attention(name: str) -> list[str]:
     return [name] + [name + site for site in SITES]
 
 
+def resnet(name: str) -> list[str]:
+    return [f"{name}.residual", name]
+
+
 def test_paper_layout_names_written_out_by_hand():
     probe = Probe(make_unet("paper"))
     assert probe.hook_points == [
         "time_emb",
         "conv_in",
         "skip.0",
-        "down.0.resnet.0",
+        *resnet("down.0.resnet.0"),
         "skip.1",
         "down.0.downsample",
         "skip.2",
-        "down.1.resnet.0",
+        *resnet("down.1.resnet.0"),
         "skip.3",
         "down.1.downsample",
         "skip.4",
-        "down.2.resnet.0",
+        *resnet("down.2.resnet.0"),
         "skip.5",
-        "mid.resnet.0",
+        *resnet("mid.resnet.0"),
         *attention("mid.attn.0"),
-        "mid.resnet.1",
+        *resnet("mid.resnet.1"),
         "mid",
-        "up.0.resnet.0",
+        *resnet("up.0.resnet.0"),
         *attention("up.0.attn.0"),
-        "up.0.resnet.1",
+        *resnet("up.0.resnet.1"),
         *attention("up.0.attn.1"),
         "up.0.upsample",
-        "up.1.resnet.0",
-        "up.1.resnet.1",
+        *resnet("up.1.resnet.0"),
+        *resnet("up.1.resnet.1"),
         "up.1.upsample",
-        "up.2.resnet.0",
-        "up.2.resnet.1",
+        *resnet("up.2.resnet.0"),
+        *resnet("up.2.resnet.1"),
         "conv_out",
     ]
     assert probe.attention_heads == {"mid.attn.0": 8, "up.0.attn.0": 8, "up.0.attn.1": 8}
     groups = probe.layer_groups
     assert list(groups) == list(LAYER_GROUPS)
-    assert groups["encoder_early"] == ["conv_in", "skip.0", "down.0.resnet.0", "skip.1"] + [
+    assert groups["encoder_early"] == ["conv_in", "skip.0", *resnet("down.0.resnet.0")] + [
+        "skip.1",
         "down.0.downsample",
         "skip.2",
     ]
-    assert groups["encoder_late"] == ["down.2.resnet.0", "skip.5"]
-    assert groups["middle"] == ["mid.resnet.0", *attention("mid.attn.0"), "mid.resnet.1", "mid"]
-    assert groups["decoder_early"][0] == "up.0.resnet.0"
-    assert groups["decoder_late"] == ["up.2.resnet.0", "up.2.resnet.1", "conv_out"]
+    assert groups["encoder_late"] == [*resnet("down.2.resnet.0"), "skip.5"]
+    assert groups["middle"] == [
+        *resnet("mid.resnet.0"),
+        *attention("mid.attn.0"),
+        *resnet("mid.resnet.1"),
+        "mid",
+    ]
+    assert groups["decoder_early"][0] == "up.0.resnet.0.residual"
+    assert groups["decoder_late"] == [*resnet("up.2.resnet.0"), *resnet("up.2.resnet.1")] + [
+        "conv_out"
+    ]
     assert probe.group_of("time_emb") is None and probe.group_of("up.0.attn.1.out") == (
         "decoder_early"
     )
     assert probe.resnets[:3] == ["down.0.resnet.0", "down.1.resnet.0", "down.2.resnet.0"]
+    assert probe.residuals[:2] == ["down.0.resnet.0.residual", "down.1.resnet.0.residual"]
+    assert probe.group_of("up.2.resnet.1.residual") == "decoder_late"
+    assert probe.module_path("mid.resnet.1.residual") == "mid_block.resnets.1.conv2"
 
 
 @pytest.mark.parametrize(
@@ -85,8 +100,8 @@ def test_structure_differs_between_architectures():
     assert "mid.attn.0" not in two.hook_points and "mid.resnet.1" in two.hook_points
     assert "down.1.downsample" not in two.hook_points  # the last down block keeps resolution
     everywhere = Probe(make_unet("attn_everywhere"))
-    assert [n for n in everywhere.hook_points if n.startswith("down.1.")][:4] == [
-        "down.1.resnet.0",
+    assert [n for n in everywhere.hook_points if n.startswith("down.1.")][:5] == [
+        *resnet("down.1.resnet.0"),
         *attention("down.1.attn.0")[:3],
     ]
     assert everywhere.skip_source("skip.4") == "down.1.attn.0"  # attention output is the skip
@@ -192,5 +207,8 @@ def test_name_filters_and_errors():
 
 
 def test_not_a_unet_is_refused():
-    with pytest.raises(ValueError, match="Probe needs a diffusers UNet2DModel; Linear has no"):
+    with pytest.raises(
+        ValueError,
+        match="Probe does not support Linear; supported: UNet2DModel, UNet2DConditionModel",
+    ):
         Probe(torch.nn.Linear(2, 2))

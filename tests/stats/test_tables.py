@@ -3,9 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from diffusion_circuits.stats.compare import COLUMNS
+from diffusion_circuits.stats.hierarchical import BY_UNIT_COLUMNS
 from diffusion_circuits.stats.tables import (
     TABLE1_COLUMNS,
     table1_circuit_complexity,
@@ -35,8 +37,10 @@ def _circuit() -> pd.DataFrame:
 
 
 def test_table1_ratio_and_holm_by_hand():
-    table = table1_circuit_complexity(_circuit(), **FAST)
-    assert list(table.columns) == TABLE1_COLUMNS
+    full = table1_circuit_complexity(_circuit(), **FAST)
+    assert list(full.columns) == TABLE1_COLUMNS
+    assert full["unit"].tolist() == ["image", "seed"] * 2
+    table = full[full["unit"] == "image"]
     assert table["timestep"].tolist() == [100, 300]
     assert table["mean_a"].tolist() == pytest.approx([0.12, 0.22])
     assert table["sd_a"].iloc[0] == pytest.approx(0.02)
@@ -46,13 +50,29 @@ def test_table1_ratio_and_holm_by_hand():
         multipletests(table["p_value"], method="holm")[1].tolist()
     )
     assert table["effect_size"].iloc[1] < 0 and table["effect_label"].iloc[1] == "large"
-    assert "image" in table.attrs["unit_note"]
+    assert "image" in full.attrs["unit_note"]
+    # A table without a seed column is one model per dataset: no seed-level inference.
+    seed_rows = full[full["unit"] == "seed"]
+    assert seed_rows["p_value"].isna().all() and seed_rows["p_holm"].isna().all()
+    assert seed_rows["note"].str.contains("no seed-level inference").all()
 
 
-def test_table1_passes_the_unit_on():
-    df = pd.concat([_circuit().assign(seed=s) for s in range(3)], ignore_index=True)
-    table = table1_circuit_complexity(df, unit="seed", **FAST)
-    assert table["n_a"].tolist() == [3, 3]
+def test_table1_seed_rows_test_the_per_seed_means():
+    df = pd.concat(
+        [_circuit().assign(seed=s, value=lambda t, s=s: t["value"] + 0.01 * s * (s - 1))
+         for s in range(3)], ignore_index=True,
+    )  # fmt: skip
+    table = table1_circuit_complexity(df, **FAST)
+    seed_rows = table[table["unit"] == "seed"]
+    assert seed_rows["n_a"].tolist() == [3, 3]
+    means = df[df["metric"] == "circuit_complexity"].groupby(
+        ["timestep", "dataset", "seed"])["value"].mean()  # fmt: skip
+    welch = stats.ttest_ind(means[100, "natural"], means[100, "synthetic"], equal_var=False)
+    assert seed_rows["p_value"].iloc[0] == pytest.approx(welch.pvalue)
+    assert seed_rows["p_holm"].tolist() == pytest.approx(
+        multipletests(seed_rows["p_value"], method="holm")[1].tolist()
+    )
+    assert seed_rows["ci_method"].str.startswith("hierarchical").all()
     assert "seed" in table.attrs["unit_note"]
 
 
@@ -79,8 +99,10 @@ def _attention() -> pd.DataFrame:
 def _roles(**extra) -> pd.DataFrame:
     return pd.DataFrame(
         {"hook": "down.1.attn.0", "head": [0, 1], "role": ["edge", "global"],
-         "edge_score": [0.4, 0.0], "texture_score": [0.1, 0.0], "semantic_score": [0.2, 0.1],
-         **extra}
+         "edge_score": [0.4, 0.0], "texture_score": [0.1, 0.0], "role_candidate": "edge",
+         "role_score": [0.4, 0.0], "null_threshold": [0.1, 0.1], "p_value": [0.001, 0.6],
+         "semantic_score": [0.2, 0.1], "semantic_part": "eyes", "semantic_p_value": [0.2, 0.9],
+         "n_images": 3, "n_permutations": 999, **extra}
     )  # fmt: skip
 
 
@@ -119,6 +141,22 @@ def test_table2_keeps_the_heads_of_each_seed_apart():
         table2_head_specialisation(attention, roles, unit="seed")
 
 
+def test_table2_shows_the_role_test_and_counts_every_label():
+    roles = _roles(dataset="synthetic").assign(role=["none", "undetermined"])
+    table = table2_head_specialisation(_attention(), roles)
+    row = table[(table["dataset"] == "synthetic") & (table["head"] == 0)].iloc[0]
+    assert row["role"] == "none" and row["p_value"] == 0.001 and row["null_threshold"] == 0.1
+    assert table.attrs["role_counts"]["semantic"] == 0
+    assert (
+        table.attrs["role_counts"]["none"] == 1 and table.attrs["role_counts"]["undetermined"] == 1
+    )
+    assert "semantic 0" in table.attrs["unit_note"]
+    bare = _roles().drop(columns=["semantic_score", "semantic_part", "semantic_p_value"])
+    assert "semantic_score" not in table2_head_specialisation(_attention(), bare).columns
+    with pytest.raises(ValueError, match="unknown role label"):
+        table2_head_specialisation(_attention(), _roles().assign(role=["edge", "eyes"]))
+
+
 IMPACTS = {"encoder_early": 0.235, "encoder_middle": 0.863, "middle": 1.538,
            "decoder_early": 0.373, "decoder_late": 0.863}  # fmt: skip
 
@@ -134,7 +172,9 @@ def _interventions() -> pd.DataFrame:
                 rows.append(("synthetic", 300, "layer_ablation", group, "mean", image, metric, 9.0))
     rows.append(("synthetic", 300, "component_ablation", "mid.attn.0", "zero", 0, "impact", 50.0))
     columns = ["dataset", "timestep", "family", "target", "method", "image_id", "metric", "value"]
-    return pd.DataFrame(rows, columns=columns)
+    table = pd.DataFrame(rows, columns=columns)
+    constant = (table["target"] == "decoder_late") & (table["method"] == "zero")
+    return table.assign(output_constant=constant)
 
 
 def test_table3_ranking_with_ties_and_means():
@@ -177,8 +217,11 @@ def _frames() -> dict[str, pd.DataFrame]:
 
 def test_table4_pools_per_image_and_corrects_over_four_rows():
     frames = _frames()
-    table = table4_cross_dataset(frames, **FAST)
-    assert list(table.columns) == ["metric", *COLUMNS, "p_bonferroni", "p_holm", "significant"]
+    full = table4_cross_dataset(frames, **FAST)
+    rest = [c for c in (*COLUMNS, *BY_UNIT_COLUMNS) if c != "unit"]
+    assert list(full.columns) == ["metric", "unit", *rest, "p_bonferroni", "p_holm", "significant"]
+    assert full["unit"].tolist() == ["image", "seed"] * 4
+    table = full[full["unit"] == "image"]
     assert table["metric"].tolist() == list(frames)
     assert table["n_a"].tolist() == [10] * 4
     per_image = frames["feature_complexity"].groupby(["dataset", "image_id"])["value"].mean()
@@ -199,7 +242,7 @@ def test_table4_rejects_an_unfiltered_frame():
 
 
 def test_markdown_has_headers_and_formatted_numbers():
-    table = table1_circuit_complexity(_circuit(), **FAST)
+    table = table1_circuit_complexity(_circuit(), **FAST).query("unit == 'image'")
     text = to_markdown(table, "Table 1. Circuit complexity", note="toy data")
     lines = text.splitlines()
     assert lines[0] == "**Table 1. Circuit complexity**"
@@ -213,7 +256,7 @@ def test_markdown_has_headers_and_formatted_numbers():
     ci = f"[{table['ci_low'].iloc[0]:.4g}, {table['ci_high'].iloc[0]:.4g}]"
     assert ci in lines[4]
     assert len({line.count("|") for line in lines[2:6]}) == 1
-    assert "_toy data_" in text and "_unit: image" in text
+    assert "_toy data_" in text and "_unit: image rows" in text
 
 
 def test_markdown_p_values_missing_values_and_constant_columns():
@@ -227,3 +270,9 @@ def test_markdown_p_values_missing_values_and_constant_columns():
     assert "| a | 12346 | <0.001 |  | yes |" in text
     assert "| b | NA | 0.046 | x\\|y | NA |" in text
     assert "_test: welch_t_" in text and "_contrast: natural - synthetic_" in text
+
+
+def test_table3_flags_output_constant_layer_groups():
+    table = table3_layer_ablation(_interventions(), **FAST)
+    flagged = table.loc[table["output_constant"], "layer_group"].tolist()
+    assert flagged == ["decoder_late"]

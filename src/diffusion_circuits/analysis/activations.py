@@ -19,17 +19,19 @@ from diffusion_circuits.analysis.probing import ProbeSet, main_path, noised_batc
 from diffusion_circuits.metrics.accuracy import noise_mse, noise_prediction_accuracy
 from diffusion_circuits.metrics.attention_entropy import head_entropy, key_saliency, specialisation
 from diffusion_circuits.metrics.feature_complexity import feature_complexity, hoyer_sparsity
-from diffusion_circuits.metrics.information_flow import information_flow_efficiency
+from diffusion_circuits.metrics.information_flow import information_flow
 from diffusion_circuits.probe import Probe
 
-__all__ = ["ActivationSummaries", "summarise_activations"]
+__all__ = ["ActivationSummaries", "summarise_activations", "scale_free_complexity"]
 
 
 @dataclass(frozen=True)
 class ActivationSummaries:
     activations: pd.DataFrame  # image_id, timestep, hook, layer_group, metric, value
     attention: pd.DataFrame  # image_id, timestep, hook, layer_group, head, metric, value
-    information_flow: pd.DataFrame  # image_id, timestep, hook (a->b), layer_group, metric, value
+    # image_id, timestep, hook (a->b), layer_group, metric, value (chance-adjusted IFE),
+    # value_raw (plug-in MI / max H), value_null (its expectation under independence), bins
+    information_flow: pd.DataFrame
     saliency: dict[str, np.ndarray]  # "<hook>@t<t>" -> float16 [N, heads, keys]
 
 
@@ -46,6 +48,44 @@ def _frame(
             "value": torch.as_tensor(values).double().numpy(),
         }
     )
+
+
+def scale_free_complexity(activations: pd.DataFrame) -> pd.DataFrame:
+    """Feature complexity of each layer's output divided by its std over the probe set.
+
+    ``feature_complexity`` scales as a^2 with the activations (units^2), so its values
+    cannot be compared across networks. Dividing F by s, the population std of the
+    layer's output over every probe image and element at that timestep, gives
+    ``C / s^2``: the metric ``feature_complexity_scaled``, unit-free. s^2 is pooled from
+    the per-image means and population stds (every image has the same element count):
+    ``s^2 = mean_i(std_i^2 + mean_i^2) - (mean_i mean_i)^2``.
+
+    Parameters
+    ----------
+    activations : pandas.DataFrame
+        Tidy rows with metrics ``feature_complexity``, ``activation_std`` and
+        ``activation_mean`` per (image_id, timestep, hook).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same columns, metric ``feature_complexity_scaled``.
+
+    Examples
+    --------
+    >>> rows = [(i, 100, "a", "middle", m, v) for i, (c, s, mu) in enumerate([(2.0, 1.0, 1.0), (8.0, 1.0, -1.0)])
+    ...         for m, v in (("feature_complexity", c), ("activation_std", s), ("activation_mean", mu))]
+    >>> df = pd.DataFrame(rows, columns=["image_id", "timestep", "hook", "layer_group", "metric", "value"])
+    >>> scale_free_complexity(df)["value"].tolist()  # pooled variance 1 + 1 - 0 = 2
+    [1.0, 4.0]
+    """
+    keys = ["image_id", "timestep", "hook", "layer_group"]
+    wide = activations.pivot_table(index=keys, columns="metric", values="value").reset_index()
+    moments = wide.assign(second=wide["activation_std"] ** 2 + wide["activation_mean"] ** 2)
+    layer = moments.groupby(["timestep", "hook"])[["second", "activation_mean"]].transform("mean")
+    variance = (layer["second"] - layer["activation_mean"] ** 2).clip(lower=0.0)
+    scaled = wide["feature_complexity"] / variance.where(variance > 0)
+    return wide[keys].assign(metric="feature_complexity_scaled", value=scaled.to_numpy())
 
 
 @torch.no_grad()
@@ -90,23 +130,28 @@ def summarise_activations(
             activation_rows.append(
                 _frame(ids, t, hook, group, "hoyer_sparsity", hoyer_sparsity(features))
             )
-            activation_rows.append(
-                _frame(ids, t, hook, group, "activation_std", features.flatten(1).std(dim=1))
-            )
+            flat = features.flatten(1).double()
+            for metric, values in (
+                ("activation_std", flat.std(dim=1, correction=0)),  # population std
+                ("activation_mean", flat.mean(dim=1)),
+            ):
+                activation_rows.append(_frame(ids, t, hook, group, metric, values))
         for upstream, downstream in zip(path[:-1], path[1:], strict=True):
-            efficiency = information_flow_efficiency(
+            flow = information_flow(
                 cache[upstream].float(), cache[downstream].float(), bins=ife_bins
             )
-            flow_rows.append(
-                _frame(
-                    ids,
-                    t,
-                    f"{upstream}->{downstream}",
-                    probe.group_of(downstream),
-                    "information_flow_efficiency",
-                    efficiency,
-                )
+            frame = _frame(
+                ids,
+                t,
+                f"{upstream}->{downstream}",
+                probe.group_of(downstream),
+                "information_flow_efficiency",
+                flow.adjusted,
             )
+            frame["value_raw"] = flow.raw.numpy()
+            frame["value_null"] = flow.null.numpy()
+            frame["bins"] = flow.bins
+            flow_rows.append(frame)
         for hook in attention:
             pattern = cache[f"{hook}.pattern"].float()
             n_keys = pattern.shape[-1]
@@ -122,8 +167,9 @@ def summarise_activations(
             saliency.setdefault(f"{hook}@t{t}", []).append(
                 key_saliency(pattern).to(torch.float16).numpy()
             )
+    activations = pd.concat(activation_rows, ignore_index=True)
     return ActivationSummaries(
-        activations=pd.concat(activation_rows, ignore_index=True),
+        activations=pd.concat([activations, scale_free_complexity(activations)], ignore_index=True),
         attention=pd.concat(attention_rows, ignore_index=True),
         information_flow=pd.concat(flow_rows, ignore_index=True),
         saliency={key: np.concatenate(parts) for key, parts in saliency.items()},

@@ -1,4 +1,12 @@
-"""Circuit complexity, component rankings and circuit robustness (paper 4.2, 4.6, 4.9)."""
+"""Circuit complexity, component rankings and circuit robustness (paper 4.2, 4.6, 4.9).
+
+Components are the attention heads (``<attn>.head.<h>``, ablated on their slice of z)
+and the ResNet blocks' residual branches (``<resnet>.residual``, the shortcut left
+intact), so every component is ablated at its own contribution. Each summary is given
+per component type (``head``, ``resnet``) and for all components together (``all``):
+ResNet branches carry far larger impacts than single heads, and a combined ratio or
+ranking says little about the heads.
+"""
 
 from __future__ import annotations
 
@@ -7,45 +15,113 @@ import itertools
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from diffusion_circuits.metrics.impact import participation_ratio
 
-__all__ = ["circuit_complexity", "top_components", "circuit_robustness"]
+__all__ = [
+    "COMPONENT_TYPES",
+    "component_type",
+    "circuit_complexity",
+    "top_components",
+    "expected_jaccard",
+    "circuit_robustness",
+    "baseline_agreement",
+]
+
+COMPONENT_TYPES = ("all", "head", "resnet")
 
 
-def _component_impacts(interventions: pd.DataFrame) -> pd.DataFrame:
+def component_type(target: str) -> str:
+    """``head`` for ``<attn>.head.<h>``, ``resnet`` otherwise.
+
+    Examples
+    --------
+    >>> component_type("mid.attn.0.head.3"), component_type("up.2.resnet.1.residual")
+    ('head', 'resnet')
+    """
+    return "head" if ".head." in target else "resnet"
+
+
+def _component_impacts(interventions: pd.DataFrame, method: str | None = "mean") -> pd.DataFrame:
     rows = interventions[
         (interventions["family"] == "component_ablation") & (interventions["metric"] == "impact")
     ]
+    if method is not None and "method" in rows.columns:
+        rows = rows[rows["method"] == method]
     if rows.empty:
         raise ValueError("no component_ablation impact rows: run the interventions first")
-    return rows
+    return rows.assign(component_type=rows["target"].map(component_type))
+
+
+def _of_type(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
+    return rows if kind == "all" else rows[rows["component_type"] == kind]
 
 
 def circuit_complexity(interventions: pd.DataFrame) -> pd.DataFrame:
-    """Participation ratio of the per-image component impacts, per image and timestep.
+    """Participation ratio of the per-image mean-ablation impacts, per component type.
 
     Returns
     -------
-    DataFrame ``image_id, timestep, metric="circuit_complexity", value, n_components``.
+    pandas.DataFrame
+        ``image_id, timestep, component_type, metric, value, n_components``; metric
+        ``circuit_complexity`` (all components), ``circuit_complexity_head``,
+        ``circuit_complexity_resnet``. Its null: 1/K when one component carries every
+        positive impact, 1 when all carry the same.
     """
     rows = _component_impacts(interventions)
-    wide = rows.pivot_table(index=["image_id", "timestep"], columns="target", values="value")
-    ratio = participation_ratio(torch.tensor(wide.to_numpy(dtype=np.float64)))
-    out = wide.index.to_frame(index=False)
-    out["metric"] = "circuit_complexity"
-    out["value"] = ratio.numpy()
-    out["n_components"] = wide.shape[1]
-    return out
+    frames = []
+    for kind in COMPONENT_TYPES:
+        part = _of_type(rows, kind)
+        if part.empty:
+            continue
+        wide = part.pivot_table(index=["image_id", "timestep"], columns="target", values="value")
+        out = wide.index.to_frame(index=False)
+        out["component_type"] = kind
+        out["metric"] = "circuit_complexity" if kind == "all" else f"circuit_complexity_{kind}"
+        out["value"] = participation_ratio(torch.tensor(wide.to_numpy(dtype=np.float64))).numpy()
+        out["n_components"] = wide.shape[1]
+        frames.append(out)
+    return pd.concat(frames, ignore_index=True)
 
 
 def top_components(interventions: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The ``k`` components with the largest mean impact at each timestep (rank 1 = largest)."""
+    """The ``k`` components with the largest mean impact per timestep and component type.
+
+    Returns ``timestep, component_type, target, mean_impact, rank`` (1 = largest),
+    ``n_components`` (K, the number ranked).
+    """
     rows = _component_impacts(interventions)
-    means = rows.groupby(["timestep", "target"], as_index=False)["value"].mean()
-    means["rank"] = means.groupby("timestep")["value"].rank(ascending=False, method="first")
-    top = means[means["rank"] <= k].sort_values(["timestep", "rank"])
-    return top.rename(columns={"value": "mean_impact"}).reset_index(drop=True)
+    frames = []
+    for kind in COMPONENT_TYPES:
+        part = _of_type(rows, kind)
+        if part.empty:
+            continue
+        means = part.groupby(["timestep", "target"], as_index=False)["value"].mean()
+        means["rank"] = means.groupby("timestep")["value"].rank(ascending=False, method="first")
+        means["n_components"] = means.groupby("timestep")["target"].transform("size")
+        top = means[means["rank"] <= k].assign(component_type=kind)
+        frames.append(top)
+    top = pd.concat(frames, ignore_index=True).sort_values(["component_type", "timestep", "rank"])
+    top = top.rename(columns={"value": "mean_impact"}).reset_index(drop=True)
+    return top[["timestep", "component_type", "target", "mean_impact", "rank", "n_components"]]
+
+
+def expected_jaccard(k_a: int, k_b: int, n: int) -> float:
+    """Expected Jaccard overlap of two independent uniformly random subsets of size k_a, k_b of n.
+
+    The overlap m is hypergeometric (mean k_a k_b / n); Jaccard = m / (k_a + k_b - m).
+
+    Examples
+    --------
+    >>> expected_jaccard(2, 2, 4)  # m = 0, 1, 2 with probability 1/6, 4/6, 1/6
+    0.38888888888888884
+    >>> expected_jaccard(5, 5, 5)
+    1.0
+    """
+    m = np.arange(max(0, k_a + k_b - n), min(k_a, k_b) + 1)
+    pmf = stats.hypergeom.pmf(m, n, k_a, k_b)
+    return float((pmf * m / (k_a + k_b - m)).sum())
 
 
 def _jaccard(a: set, b: set) -> float:
@@ -53,25 +129,80 @@ def _jaccard(a: set, b: set) -> float:
 
 
 def circuit_robustness(tops: pd.DataFrame) -> pd.DataFrame:
-    """Overlap (Jaccard) of top-k component sets across datasets and across timesteps.
+    """Overlap (Jaccard) of top-k sets across datasets and timesteps, beside its chance level.
 
-    ``tops`` is :func:`top_components` output with a ``dataset`` column. Returns one row
-    per compared pair: ``comparison`` ("across_datasets" at one timestep, or
-    "across_timesteps" within one dataset), ``dataset``, ``timestep``, ``timestep_b``,
-    ``metric="top_k_overlap"``, ``value``.
+    ``tops`` is :func:`top_components` output with a ``dataset`` column (and optionally
+    ``seed``: pairs are then formed within a seed). Returns one row per compared pair:
+    ``seed`` (if given), ``component_type``, ``comparison`` ("across_datasets" at one
+    timestep, or "across_timesteps" within one dataset), ``dataset``, ``timestep``,
+    ``timestep_b``, ``metric="top_k_overlap"``, ``value`` (Jaccard), ``chance`` (its
+    expectation for two random k-subsets of the K components, :func:`expected_jaccard`),
+    ``value_minus_chance``, ``k``, ``n_components``.
     """
-    sets = {key: set(group["target"]) for key, group in tops.groupby(["dataset", "timestep"])}
-    datasets = sorted({d for d, _ in sets})
-    timesteps = sorted({t for _, t in sets})
+    seed_key = ["seed"] if "seed" in tops.columns else []
     rows = []
-    for t in timesteps:
-        for a, b in itertools.combinations(datasets, 2):
-            if (a, t) in sets and (b, t) in sets:
-                rows.append(("across_datasets", f"{a}|{b}", t, t, _jaccard(sets[a, t], sets[b, t])))
-    for d in datasets:
-        for t, u in itertools.combinations(timesteps, 2):
-            if (d, t) in sets and (d, u) in sets:
-                rows.append(("across_timesteps", d, t, u, _jaccard(sets[d, t], sets[d, u])))
-    out = pd.DataFrame(rows, columns=["comparison", "dataset", "timestep", "timestep_b", "value"])
-    out.insert(4, "metric", "top_k_overlap")
+    for key, group in tops.groupby([*seed_key, "component_type"]):
+        key = key if isinstance(key, tuple) else (key,)
+        sets = {(d, t): set(g["target"]) for (d, t), g in group.groupby(["dataset", "timestep"])}
+        sizes = group.groupby(["dataset", "timestep"])["n_components"].first().to_dict()
+        datasets = sorted({d for d, _ in sets})
+        timesteps = sorted({t for _, t in sets})
+        pairs = [
+            ("across_datasets", f"{a}|{b}", (a, t), (b, t))
+            for t in timesteps
+            for a, b in itertools.combinations(datasets, 2)
+        ] + [
+            ("across_timesteps", d, (d, t), (d, u))
+            for d in datasets
+            for t, u in itertools.combinations(timesteps, 2)
+        ]
+        for comparison, label, first, second in pairs:
+            if first not in sets or second not in sets:
+                continue
+            n = int(min(sizes[first], sizes[second]))
+            chance = expected_jaccard(len(sets[first]), len(sets[second]), n)
+            value = _jaccard(sets[first], sets[second])
+            rows.append(
+                (*key, comparison, label, first[1], second[1], value, chance, len(sets[first]), n)
+            )
+    columns = [*seed_key, "component_type", "comparison", "dataset", "timestep", "timestep_b"]
+    out = pd.DataFrame(rows, columns=[*columns, "value", "chance", "k", "n_components"])
+    out.insert(len(columns), "metric", "top_k_overlap")
+    out.insert(
+        out.columns.get_loc("chance") + 1, "value_minus_chance", out["value"] - out["chance"]
+    )
     return out
+
+
+def baseline_agreement(interventions: pd.DataFrame) -> pd.DataFrame:
+    """Spearman rank agreement of component importance between ablation baselines.
+
+    Importance is a component's mean impact over the images every baseline was run on
+    (the ``analyze.baseline_images`` subset), per timestep and component type.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``timestep, component_type, method_a, method_b, metric="baseline_rank_agreement",
+        value`` (Spearman rho, ``scipy.stats.spearmanr``), ``p_value``, ``n_components``,
+        ``n_images``. Null: rho = 0 (unrelated rankings).
+    """
+    rows = _component_impacts(interventions, method=None)
+    methods = sorted(rows["method"].unique())
+    per_image = rows.pivot_table(
+        index=["timestep", "image_id", "target", "component_type"], columns="method", values="value"
+    ).dropna()  # images every baseline saw
+    out = []
+    groups = [((t, "all"), g) for t, g in per_image.groupby(level="timestep")]
+    groups += list(per_image.groupby(level=["timestep", "component_type"]))
+    for (timestep, kind), part in groups:
+        means = part.groupby(level="target").mean()
+        n_images = part.index.get_level_values("image_id").nunique()
+        for a, b in itertools.combinations(methods, 2):
+            rho, p = stats.spearmanr(means[a], means[b]) if len(means) > 2 else (np.nan, np.nan)
+            out.append((timestep, kind, a, b, float(rho), float(p), len(means), n_images))
+    columns = ["timestep", "component_type", "method_a", "method_b", "value", "p_value",
+               "n_components", "n_images"]  # fmt: skip
+    table = pd.DataFrame(out, columns=columns)
+    table.insert(4, "metric", "baseline_rank_agreement")
+    return table.sort_values(["component_type", "timestep"], ignore_index=True)

@@ -6,9 +6,16 @@ MSE_base`` measures the intervention alone. Families:
 
 - ``layer_ablation``: each of the 7 layer groups, zero / mean / resample ablated
   (every main-path hook point of the group; mean and resample from a reference set of
-  training images at the same timestep);
-- ``component_ablation``: each attention head and each ResNet block mean-ablated, the
-  K components of the circuit-complexity participation ratio;
+  training images at the same timestep; a resample run gives each probe image ONE
+  reference image, the same at every hook of the group, so the patched state is
+  coherent);
+- ``component_ablation``: each attention head (its slice of ``z``) and each ResNet
+  block's residual branch (``<resnet>.residual``, the output of its conv2, so the
+  shortcut is left intact): every component is ablated at its own contribution. These
+  are the K components of the circuit-complexity participation ratio. Mean ablation on
+  every probe image (primary); resample (primary, in-distribution) and zero (secondary)
+  on the first batches covering ``analyze.baseline_images`` images, to compare the
+  baselines' rankings;
 - ``attention_perturbation``: each attention layer, all heads, with a uniform pattern,
   logit noise or a temperature;
 - ``feature_scaling``: the output of each layer group (its last main-path hook point)
@@ -37,14 +44,26 @@ from diffusion_circuits.probe import (
     BottleneckCut,
     FeatureScaling,
     HeadAblation,
+    Intervention,
     MeanAblation,
+    Patch,
     Probe,
-    ResampleAblation,
     SkipCut,
     ZeroAblation,
 )
 
-__all__ = ["InterventionSpec", "intervention_specs", "run_interventions", "GROUP_ORDER"]
+__all__ = [
+    "InterventionSpec",
+    "Reference",
+    "HeadResample",
+    "intervention_specs",
+    "run_interventions",
+    "output_is_constant",
+    "GROUP_ORDER",
+    "COMPONENT_METHODS",
+]
+
+COMPONENT_METHODS = ("mean", "resample", "zero")  # primary, primary, secondary
 
 GROUP_ORDER = (
     "encoder_early",
@@ -58,13 +77,60 @@ GROUP_ORDER = (
 
 
 @dataclass(frozen=True)
+class Reference:
+    """Reference activations at one timestep and the reference image drawn per probe image.
+
+    ``means``: hook -> mean over the reference images (one item's shape);
+    ``activations``: hook -> [n_reference, ...]; ``draw``: int64 [batch], the reference
+    image each probe image of the batch is resampled from, shared by every hook of a run.
+    """
+
+    means: dict[str, torch.Tensor]
+    activations: dict[str, torch.Tensor]
+    draw: torch.Tensor
+
+    def resampled(self, name: str) -> torch.Tensor:
+        return self.activations[name][self.draw]
+
+
+@dataclass(frozen=True)
 class InterventionSpec:
-    """One intervention: where it belongs and how to build it from the reference data."""
+    """One intervention: where it belongs and how to build it from the reference data.
+
+    ``subset``: run only on the batches covering ``analyze.baseline_images`` images.
+    """
 
     family: str
     target: str
     method: str
-    build: Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Generator], list]
+    build: Callable[[Reference], list]
+    subset: bool = False
+
+
+class HeadResample(Intervention):
+    """Head ``head``'s slice of ``z`` replaced by that of one reference image per item.
+
+    ``z_rows``: ``<attn>.z`` of the drawn reference images [batch, heads, queries, dim].
+
+    Examples
+    --------
+    >>> z = torch.zeros(2, 3, 4, 5)
+    >>> HeadResample("mid.attn.0", 1, torch.ones(2, 3, 4, 5))(z, "mid.attn.0")[:, :, 0, 0].tolist()
+    [[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]]
+    """
+
+    site = "z"
+
+    def __init__(self, attn_name: str, head: int, z_rows: torch.Tensor):
+        super().__init__(attn_name)
+        self.head, self.z_rows = head, z_rows
+
+    def __call__(self, tensor, name):
+        if self.z_rows.shape != tensor.shape:
+            raise ValueError(f"z_rows {tuple(self.z_rows.shape)} != {name} z {tuple(tensor.shape)}")
+        out = tensor.clone()
+        out[:, self.head] = self.z_rows[:, self.head].to(tensor)
+        return out
 
 
 def _group_hooks(probe: Probe) -> dict[str, list[str]]:
@@ -77,6 +143,33 @@ def _skip_index(name: str) -> int:
     return int(name.split(".")[1])
 
 
+def _head_specs(attn: str, head: int) -> list[InterventionSpec]:
+    z = f"{attn}.z"
+    builders = {
+        "mean": lambda ref: [HeadAblation(attn, head, mode="mean", mean=ref.means[z])],
+        "resample": lambda ref: [HeadResample(attn, head, ref.resampled(z))],
+        "zero": lambda ref: [HeadAblation(attn, head, mode="zero")],
+    }
+    return [
+        InterventionSpec(
+            "component_ablation", f"{attn}.head.{head}", method, build, method != "mean"
+        )
+        for method, build in builders.items()
+    ]
+
+
+def _residual_specs(residual: str) -> list[InterventionSpec]:
+    builders = {
+        "mean": lambda ref: [MeanAblation(residual, ref.means[residual])],
+        "resample": lambda ref: [Patch(residual, ref.resampled(residual))],
+        "zero": lambda ref: [ZeroAblation(residual)],
+    }
+    return [
+        InterventionSpec("component_ablation", residual, method, build, method != "mean")
+        for method, build in builders.items()
+    ]
+
+
 def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[InterventionSpec]:
     """Every intervention the analysis runs, in a fixed order."""
     specs: list[InterventionSpec] = []
@@ -86,7 +179,7 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
                 "layer_ablation",
                 group,
                 "zero",
-                lambda m, r, g, hooks=hooks: [ZeroAblation(h) for h in hooks],
+                lambda ref, hooks=hooks: [ZeroAblation(h) for h in hooks],
             )
         )
         specs.append(
@@ -94,7 +187,7 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
                 "layer_ablation",
                 group,
                 "mean",
-                lambda m, r, g, hooks=hooks: [MeanAblation(h, m[h]) for h in hooks],
+                lambda ref, hooks=hooks: [MeanAblation(h, ref.means[h]) for h in hooks],
             )
         )
         specs.append(
@@ -102,7 +195,7 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
                 "layer_ablation",
                 group,
                 "resample",
-                lambda m, r, g, hooks=hooks: [ResampleAblation(h, r[h], g) for h in hooks],
+                lambda ref, hooks=hooks: [Patch(h, ref.resampled(h)) for h in hooks],
             )
         )
         for factor in params.scaling_factors:
@@ -111,21 +204,12 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
                     "feature_scaling",
                     group,
                     f"x{factor:g}",
-                    lambda m, r, g, last=hooks[-1], f=factor: [FeatureScaling(last, f)],
+                    lambda ref, last=hooks[-1], f=factor: [FeatureScaling(last, f)],
                 )
             )
     for attn, n_heads in probe.attention_heads.items():
         for head in range(n_heads):
-            specs.append(
-                InterventionSpec(
-                    "component_ablation",
-                    f"{attn}.head.{head}",
-                    "mean",
-                    lambda m, r, g, attn=attn, head=head: [
-                        HeadAblation(attn, head, mode="mean", mean=m[f"{attn}.z"])
-                    ],
-                )
-            )
+            specs.extend(_head_specs(attn, head))
         heads = {"layer": [None], "head": list(range(n_heads))}[params.perturbation_scope]
         for head in heads:
             for kind, strength in (
@@ -138,26 +222,19 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
                         "attention_perturbation",
                         attn if head is None else f"{attn}.head.{head}",
                         kind,
-                        lambda m, r, g, attn=attn, kind=kind, s=strength, head=head: [
+                        lambda ref, attn=attn, kind=kind, s=strength, head=head: [
                             AttentionPerturbation(attn, kind=kind, head=head, strength=s, seed=0)
                         ],
                     )
                 )
     for resnet in probe.resnets:
-        specs.append(
-            InterventionSpec(
-                "component_ablation",
-                resnet,
-                "mean",
-                lambda m, r, g, h=resnet: [MeanAblation(h, m[h])],
-            )
-        )
+        specs.extend(_residual_specs(f"{resnet}.residual"))
     skips = [h for h in probe.hook_points if h.startswith("skip.")]
     for skip in skips:
         k = _skip_index(skip)
         specs.append(
             InterventionSpec(
-                "circuit_interruption", skip, "zero", lambda m, r, g, k=k: [SkipCut(k, mode="zero")]
+                "circuit_interruption", skip, "zero", lambda ref, k=k: [SkipCut(k, mode="zero")]
             )
         )
         specs.append(
@@ -165,7 +242,7 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
                 "circuit_interruption",
                 skip,
                 "mean",
-                lambda m, r, g, k=k, s=skip: [SkipCut(k, mode="mean", mean=m[s])],
+                lambda ref, k=k, s=skip: [SkipCut(k, mode="mean", mean=ref.means[s])],
             )
         )
     specs.append(
@@ -173,7 +250,7 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
             "circuit_interruption",
             "bottleneck",
             "zero",
-            lambda m, r, g: [BottleneckCut(mode="zero")],
+            lambda ref: [BottleneckCut(mode="zero")],
         )
     )
     specs.append(
@@ -181,7 +258,7 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
             "circuit_interruption",
             "bottleneck",
             "mean",
-            lambda m, r, g: [BottleneckCut(mode="mean", mean=m["mid"])],
+            lambda ref: [BottleneckCut(mode="mean", mean=ref.means["mid"])],
         )
     )
     return specs
@@ -199,6 +276,37 @@ def _reference(
     return means, cache
 
 
+def output_is_constant(eps_hat: torch.Tensor, rtol: float = 1e-6) -> bool:
+    """Whether every image of the batch got the same prediction: an input-independent output.
+
+    Examples
+    --------
+    >>> output_is_constant(torch.ones(3, 1, 2, 2)), output_is_constant(torch.rand(3, 1, 2, 2))
+    (True, False)
+    """
+    flat = eps_hat.detach().double().flatten(1)
+    spread = (flat - flat[:1]).abs().max()
+    return bool(len(flat) > 1 and spread <= rtol * flat.abs().max().clamp_min(1e-30))
+
+
+def _rows(batch, spec: InterventionSpec, values: dict[str, torch.Tensor], constant: bool):
+    return [
+        pd.DataFrame(
+            {
+                "image_id": batch.image_ids,
+                "timestep": batch.timestep,
+                "family": spec.family,
+                "target": spec.target,
+                "method": spec.method,
+                "metric": metric,
+                "value": value.double().numpy(),
+                "output_constant": constant,
+            }
+        )
+        for metric, value in values.items()
+    ]
+
+
 @torch.no_grad()
 def run_interventions(
     unet: UNet2DModel,
@@ -214,17 +322,30 @@ def run_interventions(
 ) -> pd.DataFrame:
     """Impact of every intervention on every probe image at every timestep.
 
+    Specs marked ``subset`` (the zero and resample component ablations) run only on the
+    batches that start before row ``params.baseline_images`` of the probe set.
+
     Returns
     -------
-    Tidy DataFrame: ``image_id, timestep, family, target, method, metric, value`` with
-    metric in ``mse_base``, ``mse_int``, ``impact``.
+    pandas.DataFrame
+        Tidy: ``image_id, timestep, family, target, method, metric, value,
+        output_constant``; metric in ``mse_base``, ``mse_int``, ``impact`` (relative,
+        ``(MSE_int - MSE_base) / MSE_base``) and ``delta_mse`` (absolute,
+        ``MSE_int - MSE_base``). ``output_constant`` is True on every row of a run whose
+        intervened prediction was the same for every image of the batch (the output no
+        longer depends on the input, e.g. zero-ablating decoder_late): its impact is
+        ``1 / accuracy``-like, not a circuit effect, and pooled impacts should leave it out.
     """
     unet.eval()
     probe = Probe(unet)
     specs = intervention_specs(probe, params)
     rows = []
     batches = list(noised_batches(scheduler, probe_set, timesteps, seed, batch_size))
-    bar = tqdm(total=len(batches) * len(specs), desc="interventions", disable=not progress)
+    n_runs = sum(
+        len([s for s in specs if not s.subset or b.rows.start < params.baseline_images])
+        for b in batches
+    )
+    bar = tqdm(total=n_runs, desc="interventions", disable=not progress)
     references: dict[int, tuple] = {}
     for batch in batches:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
@@ -234,32 +355,25 @@ def run_interventions(
                         probe, unet, reference_x0, scheduler, batch.timestep, seed
                     )
                 }
-            means, activations = references[batch.timestep]
+            generator = torch.Generator().manual_seed(seed * 7919 + batch.timestep)
+            draw = torch.randint(len(reference_x0), (len(batch.x_t),), generator=generator)
+            reference = Reference(*references[batch.timestep], draw=draw)
             with probe.record() as clean:
                 base = noise_mse(unet(batch.x_t, batch.t).sample.float(), batch.eps)
             for spec in specs:
-                generator = torch.Generator().manual_seed(seed * 7919 + batch.timestep)
+                if spec.subset and batch.rows.start >= params.baseline_images:
+                    continue
                 # Replay skips what lies upstream of the intervention: same result, less work.
-                with probe.intervene(*spec.build(means, activations, generator), replay=clean):
-                    mse = noise_mse(unet(batch.x_t, batch.t).sample.float(), batch.eps)
-                for metric, values in (
-                    ("mse_base", base),
-                    ("mse_int", mse),
-                    ("impact", impact(mse, base)),
-                ):
-                    rows.append(
-                        pd.DataFrame(
-                            {
-                                "image_id": batch.image_ids,
-                                "timestep": batch.timestep,
-                                "family": spec.family,
-                                "target": spec.target,
-                                "method": spec.method,
-                                "metric": metric,
-                                "value": values.double().numpy(),
-                            }
-                        )
-                    )
+                with probe.intervene(*spec.build(reference), replay=clean):
+                    eps_hat = unet(batch.x_t, batch.t).sample.float()
+                mse = noise_mse(eps_hat, batch.eps)
+                values = {
+                    "mse_base": base,
+                    "mse_int": mse,
+                    "impact": impact(mse, base),
+                    "delta_mse": mse.double() - base.double(),
+                }
+                rows.extend(_rows(batch, spec, values, output_is_constant(eps_hat)))
                 bar.update()
     bar.close()
     return pd.concat(rows, ignore_index=True)

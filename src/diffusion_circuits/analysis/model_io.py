@@ -29,19 +29,21 @@ class TrainedModel:
 
 
 def load_trained(
-    params: Params, dataset: str, seed: int, root: str | Path = "data"
+    params: Params, dataset: str, seed: int, root: str | Path = "data", n_probe: int | None = None
 ) -> TrainedModel:
+    """Checkpoint, dataset and probe set (``n_probe`` held-out images, default
+    ``probe.n_images``) of one trained model."""
     root = Path(root)
+    n_probe = params.probe.n_images if n_probe is None else n_probe
     torch.set_num_threads(params.train.num_threads)
     unet, scheduler = load_checkpoint(root / "models" / f"{dataset}-seed{seed}", params.model)
     faces = load_faceset(root / dataset)
-    return TrainedModel(
-        dataset, seed, unet, scheduler, faces, select_probe_set(faces, params.probe.n_images)
-    )
+    probe_set = select_probe_set(faces, n_probe, unet.config.in_channels)
+    return TrainedModel(dataset, seed, unet, scheduler, faces, probe_set)
 
 
-def reference_images(faces: FaceSet, n: int) -> torch.Tensor:
+def reference_images(faces: FaceSet, n: int, channels: int) -> torch.Tensor:
     """The first ``n`` distinct training images: the reference set for mean/resample ablation."""
     attributes = faces.attributes
     train = attributes[attributes["split"] == "train"].drop_duplicates("source_id").head(n)
-    return images_to_tensor(faces.images[train.index.to_numpy()])
+    return images_to_tensor(faces.images[train.index.to_numpy()], channels)

@@ -31,15 +31,16 @@ class ProbeSet:
     x0: torch.Tensor  # float [N, C, H, W] in [-1, 1]
     images: np.ndarray  # uint8 [N, H, W, 3]
     masks: np.ndarray | None  # uint8 [N, H, W] part labels
-    selection: str  # "heldout" or "all_distinct"
+    selection: str  # "heldout": one image per held-out source
 
 
-def select_probe_set(faces: FaceSet, n_images: int) -> ProbeSet:
+def select_probe_set(faces: FaceSet, n_images: int, channels: int) -> ProbeSet:
+    """Up to ``n_images`` distinct held-out images, as ``channels``-channel model inputs."""
     ids, selection = probe_image_ids(faces.attributes, n_images)
     position = pd.Index(faces.attributes["image_id"]).get_indexer(ids)
     images = faces.images[position]
     masks = None if faces.masks is None else faces.masks[position]
-    return ProbeSet(ids, images_to_tensor(images), images, masks, selection)
+    return ProbeSet(ids, images_to_tensor(images, channels), images, masks, selection)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,15 @@ import pandas as pd
 from diffusion_circuits.data.faceset import FaceSet
 from diffusion_circuits.io import write_npz, write_parquet
 
-__all__ = ["assign_split", "save_faceset", "load_faceset", "to_greyscale", "probe_image_ids"]
+__all__ = [
+    "assign_split",
+    "save_faceset",
+    "load_faceset",
+    "to_greyscale",
+    "probe_image_ids",
+    "heldout_originals",
+    "split_images",
+]
 
 
 def assign_split(source_ids: np.ndarray, heldout_fraction: float, seed: int) -> np.ndarray:
@@ -68,11 +76,26 @@ def load_faceset(folder: str | Path) -> FaceSet:
     return FaceSet(images=images, attributes=attributes, masks=masks if masks.size else None)
 
 
-def probe_image_ids(attributes: pd.DataFrame, n_images: int) -> tuple[np.ndarray, str]:
-    """Distinct images to probe: one per held-out source when there are enough, else one per
-    source of the whole dataset. Returns the ``image_id`` values and a word for the report."""
+def split_images(faces: FaceSet, split: str) -> np.ndarray:
+    """uint8 images of one split (``"train"`` or ``"heldout"``), augmented copies included."""
+    return faces.images[faces.attributes["split"].to_numpy() == split]
+
+
+def heldout_originals(attributes: pd.DataFrame) -> pd.DataFrame:
+    """One row per held-out source (its first image): the unit of evaluation and probing."""
     originals = attributes.drop_duplicates("source_id", keep="first")
-    heldout = originals[originals["split"] == "heldout"]
-    if len(heldout) >= n_images:
-        return heldout["image_id"].to_numpy()[:n_images], "heldout"
-    return originals["image_id"].to_numpy()[:n_images], "all_distinct"
+    return originals[originals["split"] == "heldout"]
+
+
+def probe_image_ids(attributes: pd.DataFrame, n_images: int) -> tuple[np.ndarray, str]:
+    """Distinct held-out images to probe: one per held-out source, at most ``n_images``.
+
+    Evaluation, probing, sample quality and cross-dataset comparisons all use this one
+    membership rule on both datasets, so no trained-on face is ever probed; with fewer
+    held-out sources than ``n_images`` all of them are used (the count is recorded).
+    Returns the ``image_id`` values and a word for the report.
+    """
+    heldout = heldout_originals(attributes)
+    if heldout.empty:
+        raise ValueError("the dataset has no held-out source image (data.heldout_fraction)")
+    return heldout["image_id"].to_numpy()[:n_images], "heldout"

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from diffusion_circuits.figures.dynamics import figure5, figure6, figure7, figure8, figure9
+from diffusion_circuits.figures.captions import CAPTIONS
+from diffusion_circuits.figures.dynamics import figure5, figure6, figure7, figure8
 from diffusion_circuits.figures.overview import figure1, figure2, figure3, figure4
-from diffusion_circuits.io import atomic_path
+from diffusion_circuits.figures.trajectories import figure9
+from diffusion_circuits.io import atomic_path, write_text
 
-__all__ = ["FIGURES", "render_all"]
+__all__ = ["CAPTIONS", "FIGURES", "render_all"]
 
 FIGURES = {
     "figure1_overview": figure1,
@@ -26,7 +28,10 @@ FIGURES = {
 
 
 def render_all(data, out_dir: str | Path, dpi: int = 110) -> list[Path]:
-    """Draw every figure to ``out_dir/<name>.png`` (atomically); return the paths."""
+    """Draw every figure to ``out_dir/<name>.png`` and its caption to ``<name>.txt``.
+
+    Both are written atomically. Returns the PNG paths, in figure order.
+    """
     paths = []
     for name, draw in FIGURES.items():
         fig = draw(data)
@@ -34,5 +39,6 @@ def render_all(data, out_dir: str | Path, dpi: int = 110) -> list[Path]:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
         plt.close(fig)
+        write_text(CAPTIONS[name] + "\n", path.with_suffix(".txt"))
         paths.append(path)
     return paths

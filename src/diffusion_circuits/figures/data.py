@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from diffusion_circuits.stats.compare import ALPHA
 from diffusion_circuits.stats.loading import DATASETS, load_study_inputs
 from diffusion_circuits.stats.study import StudyInputs
 
@@ -24,9 +25,11 @@ class FigureData:
     patching: pd.DataFrame
     robustness: pd.DataFrame
     tensors: dict[str, dict[str, np.ndarray]]  # dataset -> figure tensors
+    alpha: float = ALPHA  # significance level drawn on the figures (params: stats.alpha)
 
 
-def load_figure_data(root: str | Path, seeds) -> FigureData:
+def load_figure_data(root: str | Path, seeds, alpha: float = ALPHA) -> FigureData:
+    """Read every table and tensor the figures draw from the pipeline's ``data/`` folder."""
     root = Path(root)
     seed = seeds[0]
     tensors = {}
@@ -48,4 +51,5 @@ def load_figure_data(root: str | Path, seeds) -> FigureData:
         patching=pd.read_parquet(cross / "patching.parquet"),
         robustness=pd.read_parquet(cross / "robustness.parquet"),
         tensors=tensors,
+        alpha=alpha,
     )

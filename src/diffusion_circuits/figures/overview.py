@@ -11,13 +11,26 @@ from diffusion_circuits.figures.panels import (
     DATASETS,
     PALETTE,
     bars,
+    chance_line,
     heatmap,
     line_by_dataset,
     new_figure,
     note,
+    panel_title,
+    reference_line,
 )
+from diffusion_circuits.stats.study import FEATURE_COMPLEXITY, all_components, component_impacts
 
 __all__ = ["figure1", "figure2", "figure3", "figure4", "image_grid"]
+
+# No-learning predictors the accuracy table carries beside the model (metric -> label):
+# a model is only worth reading above the better of them (``accuracy_margin``).
+ACCURACY_BASELINES = {
+    "accuracy_identity": ("identity predictor", "--"),
+    "accuracy_gaussian": ("Gaussian predictor", ":"),
+}
+# Feature complexity drawn across the two networks: the unit-free form.
+FEATURE_LABEL = "C_l / s_l^2 (unit-free)"
 
 
 def _metric(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -28,13 +41,14 @@ def figure1(data: FigureData):
     """Overview: complexity, specialisation, hierarchy, robustness, entropy, information flow."""
     s = data.study
     fig, ax = new_figure(6, "Figure 1. Circuit discovery overview")
-    line_by_dataset(ax[0], s.circuit_complexity, "timestep", "Circuit complexity",
-                    "participation ratio")  # fmt: skip
+    line_by_dataset(ax[0], all_components(s.circuit_complexity), "timestep",
+                    "Circuit complexity", "participation ratio")  # fmt: skip
     line_by_dataset(ax[1], _metric(s.attention, "specialisation"), "timestep",
                     "Attention specialisation", "S = (Hmax - H) / Hmax")  # fmt: skip
-    bars(ax[2], _metric(s.activations, "feature_complexity"), "layer_group",
-         "Feature hierarchy (complexity by layer group)", "C_l")  # fmt: skip
-    across = data.robustness[data.robustness["comparison"] == "across_timesteps"]
+    bars(ax[2], _metric(s.activations, FEATURE_COMPLEXITY), "layer_group",
+         "Feature complexity by layer group", FEATURE_LABEL)  # fmt: skip
+    robustness = all_components(data.robustness)
+    across = robustness[robustness["comparison"] == "across_timesteps"]
     if across.empty:
         note(ax[3], "circuit robustness needs >= 2 timesteps")
     else:
@@ -42,20 +56,33 @@ def figure1(data: FigureData):
                                across["timestep_b"].astype(str))  # fmt: skip
         bars(ax[3], across, "pair", "Circuit robustness across timesteps",
              "top-k overlap (Jaccard)")  # fmt: skip
+        chance_line(ax[3], across)
     entropy = _metric(s.attention, "entropy")
     for dataset in DATASETS:
         values = entropy.loc[entropy["dataset"] == dataset, "value"]
         ax[4].hist(values, bins=30, alpha=0.5, color=PALETTE[dataset], label=dataset)
     ax[4].set(xlabel="head entropy (bits)", ylabel="count (image x head x t)")
-    ax[4].set_title("Attention entropy distribution", fontsize=9)
+    panel_title(ax[4], "Attention entropy distribution")
     ax[4].legend(fontsize=8)
     flow = s.information_flow.groupby(["dataset", "hook"], as_index=False, sort=False)[
         "value"
     ].mean()
     bars(ax[5], flow, "hook", "Information flow efficiency per layer pair", "IFE")
-    ax[5].tick_params(axis="x", labelsize=5)
+    ife_chance_line(ax[5], s.information_flow)
+    ax[5].tick_params(axis="x", labelsize=5, rotation=90)
     fig.tight_layout()
     return fig
+
+
+def ife_chance_line(ax, flow: pd.DataFrame) -> None:
+    """Mark the chance level of IFE when the table says what it is.
+
+    A table with ``value_null`` holds the chance-adjusted IFE in ``value`` (0 =
+    independent maps on any grid); the raw ``value_raw`` is never drawn.
+    """
+    if "value_null" in flow.columns:
+        reference_line(ax, 0.0, "chance (permutation null)")
+        ax.legend(fontsize=7)
 
 
 def figure2(data: FigureData):
@@ -63,23 +90,34 @@ def figure2(data: FigureData):
     table = data.comparisons.dropna(subset=["p_value"]).copy()
     table["label"] = table["metric"] + " t=" + table["timestep"].astype("Int64").astype(str)
     table = table[~table["metric"].eq("layer_ablation_impact")].head(40)
-    fig, ax = new_figure(6, "Figure 2. Statistical analysis (natural - synthetic)")
+    fig, ax = new_figure(6, "Figure 2. Statistical analysis (natural - synthetic)",
+                         panel_size=(4.8, 3.8))  # fmt: skip
     y = np.arange(len(table))
+    alpha = data.alpha
     ax[0].barh(y, -np.log10(table["p_holm"].clip(lower=1e-300)), color="#7570b3")
-    ax[0].axvline(-np.log10(0.05), color="k", ls="--", lw=0.8, label="p = 0.05")
-    ax[0].set(yticks=y, xlabel="-log10 p (Holm)")
-    ax[0].set_yticklabels(table["label"], fontsize=5)
+    ax[0].axvline(-np.log10(alpha), color="k", ls="--", lw=0.8, label=f"p = {alpha:g}")
+    ax[0].set(xlabel="-log10 p (Holm)")
     ax[0].legend(fontsize=7)
+    panel_title(ax[0], "Significance")
     ax[1].barh(y, table["effect_size"], color="#e7298a")
     for edge in (-0.8, -0.5, -0.2, 0.2, 0.5, 0.8):
         ax[1].axvline(edge, color="grey", lw=0.5, ls=":")
-    ax[1].set(yticks=[], xlabel="Cohen's d")
+    ax[1].set(xlabel="Cohen's d")
+    panel_title(ax[1], "Effect size")
     ax[2].errorbar(table["estimate"], y, xerr=[table["estimate"] - table["ci_low"],
                    table["ci_high"] - table["estimate"]], fmt="o", ms=3)  # fmt: skip
     ax[2].axvline(0, color="k", lw=0.8)
-    ax[2].set(yticks=[], xlabel="mean difference, 95% bootstrap CI")
+    ax[2].set(xlabel="mean difference, 95% bootstrap CI")
+    panel_title(ax[2], "Mean difference")
     ax[3].barh(y, table["ks_stat"], color="#66a61e")
-    ax[3].set(yticks=[], xlabel="KS statistic D")
+    ax[3].set(xlabel="KS statistic D")
+    panel_title(ax[3], "Distribution shift")
+    # Every row panel gets the row labels: the reader should not have to count bars
+    # back to panel (a).
+    for panel in ax[:4]:
+        panel.set_yticks(y)
+        panel.set_yticklabels(table["label"], fontsize=5)
+        panel.set_ylim(len(table) - 0.5, -0.5)
     per_image = _per_image_metrics(data)
     if per_image.shape[1] > 1:
         heatmap(ax[4], per_image.corr(), "Metric correlation (per image)", "Pearson r",
@@ -87,21 +125,34 @@ def figure2(data: FigureData):
     else:
         note(ax[4], "not enough per-image metrics")
     sizes = np.arange(5, 400, 5)
-    for d in sorted(table["effect_size"].abs().dropna().unique())[-4:]:
-        ax[5].plot(sizes, [pg.power_ttest2n(nx=n, ny=n, d=d) for n in sizes], label=f"d={d:.2f}")
+    for d in _spread_of_effects(table["effect_size"]):
+        power = [pg.power_ttest2n(nx=n, ny=n, d=d, alpha=alpha) for n in sizes]
+        ax[5].plot(sizes, power, label=f"|d|={d:.2f}")
     ax[5].axhline(0.95, color="k", ls="--", lw=0.8)
-    ax[5].set(xlabel="images per group", ylabel="power (two-sided, alpha .05)")
-    ax[5].set_title("Power for the largest observed effects", fontsize=9)
+    ax[5].set(xlabel="images per group", ylabel=f"power (two-sided, alpha {alpha:g})")
+    panel_title(ax[5], "Power at the observed effect sizes")
     ax[5].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def _spread_of_effects(effects: pd.Series) -> list[float]:
+    """Up to four |d| spread over the observed range (10th to 90th percentile).
+
+    The largest effects alone would all sit at power 1 for any sample size.
+    """
+    magnitudes = effects.abs().dropna()
+    magnitudes = magnitudes[magnitudes > 0]
+    if magnitudes.empty:
+        return []
+    return sorted({round(float(q), 2) for q in magnitudes.quantile([0.1, 0.4, 0.7, 0.9])})
 
 
 def _per_image_metrics(data: FigureData) -> pd.DataFrame:
     s = data.study
     frames = {
         "accuracy": _metric(s.activations, "accuracy"),
-        "feature_complexity": _metric(s.activations, "feature_complexity"),
+        "feature_complexity": _metric(s.activations, FEATURE_COMPLEXITY),
         "entropy": _metric(s.attention, "entropy"),
         "specialisation": _metric(s.attention, "specialisation"),
         "ife": s.information_flow,
@@ -115,12 +166,24 @@ def _per_image_metrics(data: FigureData) -> pd.DataFrame:
 
 
 def image_grid(images: np.ndarray) -> np.ndarray:
-    """[n, C, H, W] in [-1, 1] or [n, H, W, 3] uint8 -> one row image in [0, 1]."""
+    """[n, C, H, W] in [-1, 1] or [n, H, W, C] uint8 -> one row image in [0, 1].
+
+    One-channel (grey) images come back as [H, n*W], which is what ``imshow`` takes;
+    colour ones as [H, n*W, 3].
+
+    Examples
+    --------
+    >>> image_grid(np.zeros((2, 1, 4, 4), np.float32)).shape
+    (4, 8)
+    >>> float(image_grid(np.full((2, 4, 4, 3), 255, np.uint8)).max())
+    1.0
+    """
     if images.dtype == np.uint8:
         images = images.astype(np.float32) / 255.0
     else:
         images = (np.transpose(images.astype(np.float32), (0, 2, 3, 1)) + 1) / 2
-    return np.clip(np.concatenate(list(images), axis=1), 0, 1)
+    row = np.clip(np.concatenate(list(images), axis=1), 0, 1)
+    return row[..., 0] if row.shape[-1] == 1 else row
 
 
 def figure3(data: FigureData):
@@ -129,16 +192,31 @@ def figure3(data: FigureData):
     fig, ax = new_figure(4, "Figure 3. Dataset comparison and model performance", ncols=2)
     acc = _metric(s.accuracy, "accuracy").assign(value=lambda f: 100 * f["value"])
     line_by_dataset(ax[0], acc, "timestep", "Noise-prediction accuracy (held-out)", "R^2 (%)")
-    line_by_dataset(ax[1], _metric(s.activations, "feature_complexity"), "timestep",
-                    "Feature complexity (mean over layers)", "C_l")  # fmt: skip
+    _accuracy_baselines(ax[0], s.accuracy)
+    line_by_dataset(ax[1], _metric(s.activations, FEATURE_COMPLEXITY), "timestep",
+                    "Feature complexity (mean over layers)", FEATURE_LABEL)  # fmt: skip
     for panel, dataset in zip(ax[2:], DATASETS, strict=True):
         tensors = data.tensors[dataset]
-        grid = np.concatenate([image_grid(tensors["samples"]), image_grid(tensors["real"])])
+        # Stored images are always RGB, a grey model's samples one channel: show both as RGB.
+        rows = [image_grid(tensors["samples"]), image_grid(tensors["real"])]
+        grid = np.concatenate([r if r.ndim == 3 else np.stack([r] * 3, axis=-1) for r in rows])
         panel.imshow(grid, cmap="gray")
         panel.set_axis_off()
-        panel.set_title(f"{dataset}: samples (top), training images (bottom)", fontsize=9)
+        panel_title(panel, f"{dataset}: samples (top), training (bottom)")
     fig.tight_layout()
     return fig
+
+
+def _accuracy_baselines(ax, accuracy: pd.DataFrame) -> None:
+    """Dashed no-learning baselines per dataset, where the accuracy table has them."""
+    for metric, (label, style) in ACCURACY_BASELINES.items():
+        part = _metric(accuracy, metric)
+        for dataset in DATASETS:
+            series = part[part["dataset"] == dataset].groupby("timestep")["value"].mean()
+            if not series.empty:
+                ax.plot(series.index, 100 * series.to_numpy(), style, lw=1,
+                        color=PALETTE[dataset], label=f"{label} ({dataset})")  # fmt: skip
+    ax.legend(fontsize=6)
 
 
 def figure4(data: FigureData):
@@ -151,17 +229,15 @@ def figure4(data: FigureData):
     means = synthetic.groupby(["head_id", "timestep"])["value"].mean().unstack("head_id")
     means.plot(ax=ax[0], legend=False, lw=0.8, marker=".")
     ax[0].set(xlabel="timestep t", ylabel="entropy (bits)")
-    ax[0].set_title("Per-head entropy across timesteps", fontsize=9)
-    impacts = s.interventions[
-        (s.interventions["family"] == "component_ablation")
-        & (s.interventions["metric"] == "impact")
-        & s.interventions["target"].str.contains(".head.", regex=False)
-    ]
+    panel_title(ax[0], "Per-head entropy across timesteps")
+    impacts = component_impacts(s.interventions)
+    impacts = impacts[(impacts["dataset"] == "synthetic")
+                      & impacts["target"].str.contains(".head.", regex=False)]  # fmt: skip
     ranking = impacts.groupby("target")["value"].mean().sort_values(ascending=False).head(12)
     ax[1].barh(ranking.index[::-1], ranking.to_numpy()[::-1], color=PALETTE["synthetic"])
-    ax[1].set(xlabel="mean impact of mean-ablating the head")
+    ax[1].set(xlabel="mean relative impact of mean-ablating the head")
     ax[1].tick_params(axis="y", labelsize=6)
-    ax[1].set_title("Head importance (intervention impact)", fontsize=9)
+    panel_title(ax[1], "Head importance (intervention impact)")
     wide = synthetic.pivot_table(index=["image_id", "timestep"], columns="head_id", values="value")
     heatmap(ax[2], wide.corr(), "Inter-head correlation of entropy", "Pearson r",
             cmap="vlag", vmin=-1, vmax=1)  # fmt: skip

@@ -17,6 +17,10 @@ __all__ = [
     "PALETTE",
     "DATASETS",
     "new_figure",
+    "panel_title",
+    "log_scale",
+    "reference_line",
+    "chance_line",
     "line_by_dataset",
     "bars",
     "heatmap",
@@ -28,18 +32,65 @@ DATASETS = ("synthetic", "natural")
 PALETTE = {"synthetic": "#1b9e77", "natural": "#d95f02"}
 
 
-def new_figure(n_panels: int, title: str, ncols: int = 3) -> tuple[plt.Figure, list[plt.Axes]]:
+def new_figure(
+    n_panels: int, heading: str, ncols: int = 3, panel_size: tuple[float, float] = (4.2, 3.4)
+) -> tuple[plt.Figure, list[plt.Axes]]:
+    """A figure of ``n_panels`` lettered panels; give each its text with :func:`panel_title`."""
     nrows = int(np.ceil(n_panels / ncols))
     ncols = min(ncols, n_panels)
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    width, height = panel_size
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
     for ax in axes.flat[n_panels:]:
         ax.remove()
-    fig.suptitle(title, fontsize=12, fontweight="bold")
+    fig.suptitle(heading, fontsize=12, fontweight="bold")
     panels = list(axes.flat[:n_panels])
     for letter, ax in zip(string.ascii_lowercase, panels, strict=False):
-        ax.set_title(f"({letter})", loc="left", fontsize=10, fontweight="bold")
+        ax.panel_letter = f"({letter})"
+        ax.set_title(ax.panel_letter, loc="left", fontsize=9, fontweight="bold")
     return fig, panels
+
+
+def panel_title(ax: plt.Axes, text: str, fontsize: float = 9) -> None:
+    """Set a panel's title as ``(x) text`` in one left-aligned string.
+
+    The letter and the text share one title so they can never overlap (a separate
+    centred title collides with the letter as soon as it is long).
+    """
+    letter = getattr(ax, "panel_letter", "")
+    bold = rf"$\bf{{{letter}}}$ " if letter else ""
+    ax.set_title(f"{bold}{text}", loc="left", fontsize=fontsize)
+
+
+def log_scale(ax: plt.Axes, values, axis: str = "y") -> str:
+    """Put ``axis`` on a log scale; symmetric-log when some values are <= 0.
+
+    Used where one component is orders of magnitude above the others, so that a linear
+    axis would show it alone. Returns the scale used, for the axis label.
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    setter = ax.set_yscale if axis == "y" else ax.set_xscale
+    if values.size and (values > 0).all():
+        setter("log")
+        return "log"
+    nonzero = np.abs(values[values != 0])
+    # The linear band around 0 spans the smallest magnitude present, at least 1e-4.
+    threshold = max(float(nonzero.min()), 1e-4) if nonzero.size else 1e-4
+    setter("symlog", linthresh=10 ** np.floor(np.log10(threshold)))
+    return "symlog"
+
+
+def reference_line(ax: plt.Axes, y: float, label: str, colour: str = "k") -> None:
+    """A dashed horizontal control or baseline level, labelled in the legend."""
+    ax.axhline(y, color=colour, ls="--", lw=0.9, label=label)
+
+
+def chance_line(ax: plt.Axes, frame: pd.DataFrame, label: str = "chance (random top-k)") -> None:
+    """The mean ``chance`` column of ``frame`` as a reference line, where the table has one."""
+    if "chance" in frame.columns and frame["chance"].notna().any():
+        reference_line(ax, float(frame["chance"].mean()), label)
+        ax.legend(fontsize=7)
 
 
 def mean_ci(values: pd.Series) -> tuple[float, float, float]:
@@ -74,7 +125,7 @@ def line_by_dataset(
                         color=PALETTE[dataset], alpha=0.2)  # fmt: skip
         rows += [(dataset, xv, m) for xv, m in zip(xs, means, strict=True)]
     ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.set_title(title, fontsize=9)
+    panel_title(ax, title)
     ax.legend(fontsize=8)
     return pd.DataFrame(rows, columns=["dataset", x, "mean"])
 
@@ -93,7 +144,7 @@ def bars(
     sns.barplot(data=frame, x=x, y="value", hue=hue, order=order, palette=palette,
                 errorbar=("ci", 95), ax=ax, n_boot=200, seed=0)  # fmt: skip
     ax.set(xlabel="", ylabel=ylabel)
-    ax.set_title(title, fontsize=9)
+    panel_title(ax, title)
     ax.tick_params(axis="x", rotation=45, labelsize=7)
     if ax.get_legend() is not None:
         ax.legend(fontsize=7)
@@ -101,7 +152,7 @@ def bars(
 
 def heatmap(ax: plt.Axes, matrix: pd.DataFrame, title: str, label: str, **kwargs) -> None:
     sns.heatmap(matrix, ax=ax, cbar_kws={"label": label}, **kwargs)
-    ax.set_title(title, fontsize=9)
+    panel_title(ax, title)
     ax.tick_params(labelsize=6)
 
 

@@ -9,10 +9,8 @@ with maps of the clean image x0, each area-averaged down to the attention grid:
 - semantic: the indicator of each part mask (every label but ``background``); the
   best part gives the semantic score.
 
-Roles are then given per (hook, head) from the means over images: "global" when the
-mean specialisation S is below a threshold (attention spread out), otherwise the kind
-with the highest mean correlation. Nothing is hard-coded: every label comes with the
-scores behind it.
+This module gives the per-image scores; the labels, each tested against a permutation
+null, come from :mod:`diffusion_circuits.metrics.role_significance`.
 """
 
 from __future__ import annotations
@@ -26,10 +24,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 from skimage.filters import sobel
 
-__all__ = ["edge_map", "texture_map", "attention_grid", "role_scores", "assign_roles"]
+__all__ = ["edge_map", "texture_map", "attention_grid", "pool_to_grid", "role_scores"]
 
-SCORE_COLUMNS = ["edge_score", "texture_score", "semantic_score"]
-ROLE_OF_SCORE = {"edge_score": "edge", "texture_score": "texture", "semantic_score": "semantic"}
 PART_PREFIX = "part_"
 BACKGROUND = "background"
 
@@ -109,7 +105,14 @@ def attention_grid(n_keys: int, image_shape: tuple[int, int]) -> tuple[int, int]
     return h, w
 
 
-def _to_grid(maps: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
+def pool_to_grid(maps: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
+    """Area-average image maps [B, H, W] down to the attention grid: float64 [B, h*w].
+
+    Examples
+    --------
+    >>> pool_to_grid(np.arange(16.0).reshape(1, 4, 4), (2, 2)).tolist()
+    [[2.5, 4.5, 10.5, 12.5]]
+    """
     tensor = torch.as_tensor(np.asarray(maps, dtype=np.float64))[:, None]
     if tensor.shape[-2] < grid[0] or tensor.shape[-1] < grid[1]:
         raise ValueError(
@@ -200,13 +203,13 @@ def role_scores(
 
     s = saliency.double()
     columns = {
-        "edge_score": _pearson(s, _to_grid(maps["edge_map"], grid)),
-        "texture_score": _pearson(s, _to_grid(maps["texture_map"], grid)),
+        "edge_score": _pearson(s, pool_to_grid(maps["edge_map"], grid)),
+        "texture_score": _pearson(s, pool_to_grid(maps["texture_map"], grid)),
     }
     parts = [name for name in part_labels if name != BACKGROUND] if part_masks is not None else []
     if parts:
         per_part = torch.stack(
-            [_pearson(s, _to_grid(maps["part_masks"] == part_labels[p], grid)) for p in parts],
+            [_pearson(s, pool_to_grid(maps["part_masks"] == part_labels[p], grid)) for p in parts],
             dim=-1,
         )  # [B, heads, parts]
         filled = torch.nan_to_num(per_part, nan=-torch.inf)
@@ -231,94 +234,3 @@ def role_scores(
     for index, part in enumerate(parts):
         frame[f"{PART_PREFIX}{part}"] = per_part[..., index].flatten().numpy()
     return frame
-
-
-def _semantic_means(scores: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per (hook, head): the best part by mean correlation (or, lacking part columns, the modal part)."""
-    part_columns = [c for c in scores.columns if c.startswith(PART_PREFIX)]
-    if part_columns:
-        means = scores.groupby(keys)[part_columns].mean()
-        best = means.to_numpy(dtype=np.float64)
-        has_any = ~np.isnan(best).all(axis=1)
-        column = np.nan_to_num(best, nan=-np.inf).argmax(axis=1)
-        names = np.array([c.removeprefix(PART_PREFIX) for c in part_columns], dtype=object)
-        return pd.DataFrame(
-            {
-                "semantic_score": np.where(has_any, best[np.arange(len(best)), column], np.nan),
-                "semantic_part": np.where(has_any, names[column], None),
-            },
-            index=means.index,
-        ).reset_index()
-    mean_score = scores.groupby(keys)["semantic_score"].mean()
-    modal = (
-        scores.dropna(subset=["semantic_part"])
-        .groupby(keys)["semantic_part"]
-        .agg(lambda s: s.value_counts().sort_index(kind="stable").idxmax())  # ties: first by name
-    )
-    return pd.DataFrame({"semantic_score": mean_score}).join(modal).reset_index()
-
-
-def assign_roles(
-    scores: pd.DataFrame, specialisation: pd.DataFrame, global_threshold: float
-) -> pd.DataFrame:
-    """One role per (hook, head) from its mean scores and mean specialisation.
-
-    Parameters
-    ----------
-    scores : pandas.DataFrame
-        Rows of :func:`role_scores` with a ``hook`` column added (any further id
-        columns, e.g. ``timestep``, are averaged over).
-    specialisation : pandas.DataFrame
-        ``hook``, ``head``, ``specialisation``; several rows per head are averaged.
-    global_threshold : float
-        Heads with mean specialisation below it are "global" (in [0, 1]; param
-        ``analyze.global_threshold``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per scored (hook, head), sorted: ``hook``, ``head``, ``specialisation`` (mean),
-        ``edge_score``, ``texture_score`` (means over images), ``semantic_score`` (the
-        best part's mean correlation), ``semantic_part``, ``role`` (``global``,
-        ``edge``, ``texture``, ``semantic``, or ``undetermined`` for a specialised head
-        all of whose scores are NaN).
-
-    Notes
-    -----
-    The semantic score is the maximum over parts of the mean correlation, not the mean
-    of each image's maximum: a per-image maximum over five noisy correlations is biased
-    upwards, which would tilt heads towards "semantic". Without ``part_*`` columns the
-    mean of ``semantic_score`` and the most frequent ``semantic_part`` are used.
-
-    Examples
-    --------
-    >>> scores = pd.DataFrame({"hook": "mid.attn.0", "head": [0, 1], "edge_score": [0.9, 0.1],
-    ...     "texture_score": [0.2, 0.3], "semantic_score": [0.1, 0.2], "semantic_part": "eyes"})
-    >>> spec = pd.DataFrame({"hook": "mid.attn.0", "head": [0, 1], "specialisation": [0.4, 0.01]})
-    >>> assign_roles(scores, spec, global_threshold=0.05)["role"].tolist()
-    ['edge', 'global']
-    """
-    keys = ["hook", "head"]
-    missing = [c for c in [*keys, *SCORE_COLUMNS, "semantic_part"] if c not in scores.columns]
-    missing_spec = [c for c in [*keys, "specialisation"] if c not in specialisation.columns]
-    if missing or missing_spec:
-        raise ValueError(f"missing columns: scores {missing}, specialisation {missing_spec}")
-    if not 0.0 <= global_threshold <= 1.0:
-        raise ValueError(f"global_threshold must be in [0, 1], got {global_threshold!r}")
-    mean_spec = specialisation.groupby(keys, as_index=False)["specialisation"].mean()
-    means = scores.groupby(keys, as_index=False)[["edge_score", "texture_score"]].mean()
-    table = means.merge(_semantic_means(scores, keys), on=keys, how="left")
-    table = table.merge(mean_spec, on=keys, how="left", validate="one_to_one")
-    unmatched = table.loc[table["specialisation"].isna(), keys]
-    if len(unmatched):
-        raise ValueError(
-            f"no specialisation for scored head(s) {unmatched.to_records(index=False).tolist()[:5]}"
-        )
-    values = table[SCORE_COLUMNS].to_numpy(dtype=np.float64)
-    kinds = np.array([ROLE_OF_SCORE[c] for c in SCORE_COLUMNS], dtype=object)
-    best = kinds[np.nan_to_num(values, nan=-np.inf).argmax(axis=1)]
-    scored = np.where(np.isnan(values).all(axis=1), "undetermined", best)
-    table["role"] = np.where(table["specialisation"] < global_threshold, "global", scored)
-    table["semantic_part"] = table["semantic_part"].astype(object)
-    columns = ["hook", "head", "specialisation", *SCORE_COLUMNS, "semantic_part", "role"]
-    return table[columns].sort_values(keys, ignore_index=True)

@@ -13,12 +13,26 @@ from diffusers import DDPMScheduler
 __all__ = ["images_to_tensor", "noise_like", "add_noise", "check_timesteps"]
 
 
-def images_to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 [N, H, W, C] -> float32 [N, C, H, W] in [-1, 1]."""
+def images_to_tensor(images: np.ndarray, channels: int | None = None) -> torch.Tensor:
+    """uint8 [N, H, W, C] -> float32 [N, channels, H, W] in [-1, 1].
+
+    ``channels=1`` averages the stored channels (exact for grey images, whose three stored
+    channels are equal): grey data trains 1-channel models. ``None`` keeps all C.
+
+    Examples
+    --------
+    >>> grey = np.full((1, 2, 2, 3), 255, np.uint8)
+    >>> images_to_tensor(grey).shape, images_to_tensor(grey, channels=1).shape
+    (torch.Size([1, 3, 2, 2]), torch.Size([1, 1, 2, 2]))
+    """
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"expected uint8 images [N, H, W, C], got {images.dtype} {images.shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    return tensor.float().div(127.5).sub(1.0)
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    if channels is not None and channels != tensor.shape[1]:
+        if channels != 1:
+            raise ValueError(f"cannot turn {tensor.shape[1]}-channel images into {channels}")
+        tensor = tensor.mean(dim=1, keepdim=True)
+    return tensor.div(127.5).sub(1.0)
 
 
 def noise_like(x0: torch.Tensor, seed: int, timestep: int) -> torch.Tensor:

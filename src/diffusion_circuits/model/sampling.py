@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from PIL import Image
 
-__all__ = ["Trajectory", "sample_trajectory"]
+from diffusion_circuits.io import atomic_path
+
+__all__ = ["Trajectory", "sample_trajectory", "sample_grid", "save_sample_grid"]
 
 
 @dataclass(frozen=True)
@@ -58,4 +63,32 @@ def sample_trajectory(
             kept_x.append(x.clone())
         eps = unet(x, torch.full((n,), t, dtype=torch.long)).sample
         x = ddim.step(eps, t, x, eta=0.0).prev_sample
-    return Trajectory(samples=x.clamp(-1, 1), timesteps=kept_t, states=torch.stack(kept_x))
+    states = torch.stack(kept_x) if kept_x else x.new_zeros((0, *x.shape))
+    return Trajectory(samples=x.clamp(-1, 1), timesteps=kept_t, states=states)
+
+
+def sample_grid(samples: torch.Tensor, columns: int, border: int = 1) -> np.ndarray:
+    """[N, C, H, W] in [-1, 1] -> uint8 [rows * (H + b), columns * (W + b), C] image grid.
+
+    Examples
+    --------
+    >>> sample_grid(torch.zeros(3, 1, 2, 2), columns=2).shape
+    (6, 6, 1)
+    """
+    n, channels, height, width = samples.shape
+    rows = -(-n // columns)
+    grid = np.full((rows * (height + border), columns * (width + border), channels), 255, np.uint8)
+    pixels = ((samples.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1)
+    for i, image in enumerate(pixels.numpy()):
+        top, left = (i // columns) * (height + border), (i % columns) * (width + border)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def save_sample_grid(samples: torch.Tensor, columns: int, path: Path, scale: int = 3) -> None:
+    """Write the grid as a PNG, each pixel drawn ``scale`` x ``scale`` so faces are visible."""
+    grid = sample_grid(samples, columns)
+    image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")

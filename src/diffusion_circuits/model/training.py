@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +20,23 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from diffusers import DDPMScheduler, UNet2DModel
-from diffusers.optimization import get_cosine_schedule_with_warmup
-from diffusers.training_utils import EMAModel
+from diffusers.training_utils import EMAModel, compute_snr
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
-from diffusion_circuits.io import atomic_dir, atomic_path
+from diffusion_circuits.io import UserError, atomic_dir, atomic_path
 from diffusion_circuits.model.factory import build_scheduler, build_unet
 from diffusion_circuits.params import Params
 
-__all__ = ["TrainingDiverged", "TrainResult", "train_ddpm", "cpu_supports_bf16", "batch_for_step"]
+__all__ = [
+    "TrainingDiverged",
+    "TrainResult",
+    "train_ddpm",
+    "cpu_supports_bf16",
+    "batch_for_step",
+    "lr_factor",
+    "min_snr_weights",
+]
 
 
 class TrainingDiverged(RuntimeError):
@@ -89,6 +98,36 @@ def batch_for_step(
     return images, noise, timesteps
 
 
+def lr_factor(step: int, warmup_steps: int, total_steps: int, final_fraction: float) -> float:
+    """Multiplier of the peak learning rate: linear warm-up, then cosine to ``final_fraction``.
+
+    Examples
+    --------
+    >>> [round(lr_factor(s, 2, 6, 0.1), 3) for s in (0, 1, 2, 4, 6)]
+    [0.0, 0.5, 1.0, 0.55, 0.1]
+    """
+    if step < warmup_steps:
+        return step / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return final_fraction + (1.0 - final_fraction) * cosine
+
+
+def min_snr_weights(
+    scheduler: DDPMScheduler, timesteps: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """Per-sample loss weights min(SNR(t), gamma) / SNR(t) for epsilon prediction.
+
+    Down-weights the low-noise timesteps whose epsilon targets dominate the plain MSE
+    gradient (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting");
+    ``gamma = 0`` gives weight 1 everywhere.
+    """
+    if gamma <= 0:
+        return torch.ones(timesteps.shape, dtype=torch.float32)
+    snr = compute_snr(scheduler, timesteps).float()
+    return torch.clamp(snr, max=gamma) / snr
+
+
 def _mixed_precision(params: Params, accelerator_cpu: bool) -> str:
     wanted = params.train.mixed_precision
     if wanted == "bf16" and accelerator_cpu and not cpu_supports_bf16():
@@ -99,7 +138,7 @@ def _mixed_precision(params: Params, accelerator_cpu: bool) -> str:
 def _make_accelerator(params: Params) -> Accelerator:
     device = params.train.device
     if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+        raise UserError("train.device is 'cuda' but no CUDA device is available")
     use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
     return Accelerator(mixed_precision=_mixed_precision(params, use_cpu), cpu=use_cpu)
 
@@ -133,7 +172,10 @@ def train_ddpm(
     unet = build_unet(params.model, seed=seed)
     scheduler = build_scheduler(params.scheduler)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.learning_rate, weight_decay=1e-4)
-    lr_schedule = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.steps)
+    lr_schedule = LambdaLR(
+        optimizer,
+        lambda step: lr_factor(step, cfg.warmup_steps, cfg.steps, cfg.final_lr_fraction),
+    )
     ema = None
     if cfg.ema_decay > 0:
         ema = EMAModel(unet.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, power=2 / 3)
@@ -190,7 +232,9 @@ def train_ddpm(
         noisy = noisy.contiguous(memory_format=memory_format)
         with accelerator.autocast():
             prediction = unet(noisy, timesteps).sample
-        loss = F.mse_loss(prediction.float(), noise)
+        per_sample = F.mse_loss(prediction.float(), noise, reduction="none").mean(dim=(1, 2, 3))
+        weights = min_snr_weights(scheduler, timesteps, cfg.snr_gamma).to(per_sample.device)
+        loss = (weights * per_sample).mean()
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"non-finite loss ({loss.item()}) at step {step}: check the input data for "

@@ -1,6 +1,6 @@
-"""The hooks behind capture and interventions: one registry per UNet.
+"""The hooks behind capture and interventions: one registry per model.
 
-Hooks are global state on the model. Every Probe of the same UNet shares one
+Hooks are global state on the model. Every Probe of the same model shares one
 :class:`HookRegistry`, so there is at most one torch hook per module and one recording
 processor per attention, whatever the nesting of capture / intervene contexts. A context
 adds *entries* (an edit ``tensor -> tensor`` or a recorder ``tensor -> None``) for hook
@@ -14,13 +14,15 @@ recorders: a capture records the intervened activation whichever context is oute
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from diffusion_circuits.probe.attention import RecordingAttnProcessor
+from diffusion_circuits.probe.calls import sample_and_timestep
 from diffusion_circuits.probe.names import HookPoint
 
 __all__ = ["Entry", "HookRegistry", "registry_for"]
@@ -28,11 +30,11 @@ __all__ = ["Entry", "HookRegistry", "registry_for"]
 _REGISTRIES: weakref.WeakKeyDictionary[nn.Module, HookRegistry] = weakref.WeakKeyDictionary()
 
 
-def registry_for(unet: nn.Module) -> HookRegistry:
-    """The registry shared by every Probe of ``unet``."""
-    if unet not in _REGISTRIES:
-        _REGISTRIES[unet] = HookRegistry()
-    return _REGISTRIES[unet]
+def registry_for(model: nn.Module) -> HookRegistry:
+    """The registry shared by every Probe of ``model``."""
+    if model not in _REGISTRIES:
+        _REGISTRIES[model] = HookRegistry()
+    return _REGISTRIES[model]
 
 
 @dataclass(eq=False)
@@ -43,6 +45,12 @@ class Entry:
     point: HookPoint
     fn: Callable[[torch.Tensor], torch.Tensor | None]
     edit: bool
+    # None: always on; else asked before each use (a streamed capture skips unselected
+    # timesteps this way, and the attention processor then computes nothing for it)
+    active: Callable[[], bool] | None = None
+
+    def on(self) -> bool:
+        return self.active is None or self.active()
 
 
 class HookRegistry:
@@ -55,14 +63,16 @@ class HookRegistry:
         self._forward: dict[nn.Module, tuple[object, dict[str, HookPoint]]] = {}
         self._pre: dict[nn.Module, tuple[object, dict[str, HookPoint]]] = {}
         self._processors: dict[nn.Module, tuple[RecordingAttnProcessor, set[str]]] = {}
+        # per-item timesteps of the forward running now, while some context tracks them
+        self.timesteps: torch.Tensor | None = None
 
     # ---- applying ----------------------------------------------------------------------
     def has(self, key: str, edit: bool | None = None) -> bool:
-        return any(edit is None or e.edit == edit for e in self._entries.get(key, ()))
+        return any((edit is None or e.edit == edit) and e.on() for e in self._entries.get(key, ()))
 
     def apply(self, key: str, value: torch.Tensor) -> torch.Tensor:
         """Run the edits of ``key`` on ``value``, then its recorders; return the result."""
-        entries = self._entries.get(key, ())
+        entries = [e for e in self._entries.get(key, ()) if e.on()]
         for entry in entries:
             if entry.edit:
                 value = entry.fn(value)
@@ -108,6 +118,23 @@ class HookRegistry:
                     module.set_processor(processor.original)
                 del self._processors[module]
 
+    @contextmanager
+    def tracking_timesteps(self, model: nn.Module) -> Iterator[None]:
+        """Keep :attr:`timesteps` (one per batch item) up to date during each forward."""
+
+        def hook(module, args, kwargs) -> None:
+            sample, t = sample_and_timestep(module, args, kwargs)
+            if t is not None:
+                t = t.detach().flatten()
+                self.timesteps = t.expand(sample.shape[0]) if t.numel() == 1 else t
+
+        handle = model.register_forward_pre_hook(hook, with_kwargs=True)
+        try:
+            yield
+        finally:
+            handle.remove()
+            self.timesteps = None  # no stale timesteps for the next context
+
     @property
     def empty(self) -> bool:
         return not (self._entries or self._forward or self._pre or self._processors)
@@ -127,6 +154,11 @@ class HookRegistry:
                     value = self.apply(point.name, output[0])
                     if value is not output[0]:
                         output = (value, (*output[1][:-1], value), *output[2:])
+                        changed = True
+                elif isinstance(output, tuple):  # e.g. Transformer2DModel(return_dict=False)
+                    value = self.apply(point.name, output[0])
+                    if value is not output[0]:
+                        output = (value, *output[1:])
                         changed = True
                 else:
                     value = self.apply(point.name, output)

@@ -38,6 +38,7 @@ __all__ = [
     "BottleneckCut",
     "HeadAblation",
     "AttentionPerturbation",
+    "TokenAblation",
 ]
 
 MODES = ("zero", "mean")
@@ -292,3 +293,52 @@ class AttentionPerturbation(Intervention):
 
     def __repr__(self) -> str:
         return f"AttentionPerturbation({self.name!r}, {self.kind!r}, head={self.head})"
+
+
+class TokenAblation(Intervention):
+    """Remove key/value token(s) ``tokens`` from attention ``attn_name`` (e.g. a text token).
+
+    Meant for cross-attention (``Probe.attention_keys[attn] == "encoder"``), where the
+    keys and values are the encoder's tokens. ``site`` says how:
+
+    - ``"logits"`` (default): the token gets no attention at all; its logits are set to
+      -inf before the softmax, so the pattern renormalises over the other tokens
+      (removing every token gives NaN).
+    - ``"k"``: its key is zeroed (its logit becomes 0: it still gets attention).
+    - ``"v"``: its value is zeroed (it is attended to, but contributes nothing).
+
+    ``head`` None acts on every head, else on that one. Compose ``"k"`` and ``"v"`` to
+    ablate both.
+    """
+
+    SITES = ("logits", "k", "v")
+
+    def __init__(
+        self, attn_name: str, tokens: int | list[int], site: str = "logits", head: int | None = None
+    ):
+        super().__init__(attn_name)
+        if site not in self.SITES:
+            raise ValueError(f"site must be one of {self.SITES}, got {site!r}")
+        tokens = [tokens] if isinstance(tokens, int) else list(tokens)
+        if not tokens or any(isinstance(t, bool) or not isinstance(t, int) for t in tokens):
+            raise ValueError(f"tokens must be an int or a non-empty list of ints, got {tokens!r}")
+        if head is not None and (isinstance(head, bool) or not isinstance(head, int) or head < 0):
+            raise ValueError(f"head must be None (all heads) or a non-negative int, got {head!r}")
+        self.site, self.tokens, self.head = site, tokens, head
+
+    def __call__(self, tensor, name):
+        # logits [batch, heads, queries, keys]: tokens on the last axis; k/v [batch, heads,
+        # tokens, head_dim]: tokens on axis 2
+        n = tensor.shape[-1] if self.site == "logits" else tensor.shape[2]
+        if any(not -n <= t < n for t in self.tokens):
+            raise ValueError(f"{self!r}: token out of range, {name} has {n} key tokens")
+        heads = slice(None) if self.head is None else self.head
+        out = tensor.clone()
+        if self.site == "logits":
+            out[:, heads, :, self.tokens] = float("-inf")
+        else:
+            out[:, heads, self.tokens] = 0
+        return out
+
+    def __repr__(self) -> str:
+        return f"TokenAblation({self.name!r}, {self.tokens}, site={self.site!r}, head={self.head})"

@@ -1,4 +1,8 @@
-"""The probe: named hook points, capture and scoped interventions on any ``UNet2DModel``.
+"""The probe: named hook points, capture and scoped interventions on any supported model.
+
+Supported: ``UNet2DModel``, ``UNet2DConditionModel``, ``DiTTransformer2DModel``,
+``PixArtTransformer2DModel`` (one adapter each in ``probe.adapters``; nothing here asks
+which family it holds).
 
 Every context manager here removes what it added, and restores the attention processors
 it replaced, in ``finally``: after an exception the model is exactly as it was. Capture
@@ -14,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from diffusion_circuits.probe.cache import ActivationCache, guidance_half
+from diffusion_circuits.probe.edits import HookFn, hook_entry, intervention_entry
 from diffusion_circuits.probe.hooks import Entry, registry_for
 from diffusion_circuits.probe.names import NamesFilter, build_name_map
 from diffusion_circuits.probe.replay import BlockRecord, replayed
@@ -21,42 +27,16 @@ from diffusion_circuits.probe.replay import BlockRecord, replayed
 __all__ = ["Probe", "ActivationCache", "run_with_cache"]
 
 Reduce = Callable[[str, torch.Tensor], Any]
-
-
-class ActivationCache(dict):
-    """``hook name -> tensor`` (or its reduction); ``<attn>.out`` reads ``<attn>``.
-
-    ``timesteps`` holds the timestep of each batch item of the last forward (a 1-d
-    tensor), so cached activations keep their time.
-    """
-
-    timesteps: torch.Tensor | None = None
-
-    @staticmethod
-    def _alias(key):
-        return key[: -len(".out")] if isinstance(key, str) and key.endswith(".out") else key
-
-    def __missing__(self, key):
-        alias = self._alias(key)
-        if alias != key and dict.__contains__(self, alias):
-            return self[alias]
-        raise KeyError(key)
-
-    def __contains__(self, key) -> bool:
-        return dict.__contains__(self, key) or dict.__contains__(self, self._alias(key))
-
-    def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
+Hooks = Iterable[tuple[NamesFilter, HookFn]]
 
 
 class Probe:
-    """Hook points, capture and interventions of ``unet`` (any diffusers ``UNet2DModel``).
+    """Hook points, capture and interventions of ``unet``, any supported diffusers model.
 
-    The names are discovered from the model's modules (see ``probe.names``); nothing is
-    attached to the model until a context is entered.
+    ``UNet2DModel``, ``UNet2DConditionModel``, ``DiTTransformer2DModel`` or
+    ``PixArtTransformer2DModel``; another class raises ValueError naming the supported
+    ones. The names are discovered from the model's modules by its family's adapter (see
+    ``probe.adapters``); nothing is attached to the model until a context is entered.
 
     Examples
     --------
@@ -81,7 +61,7 @@ class Probe:
     """
 
     def __init__(self, unet: nn.Module):
-        self.unet = unet
+        self.unet = unet  # any supported model, U-Net or transformer; the name is historical
         self._map = build_name_map(unet)
         self._registry = registry_for(unet)
 
@@ -97,14 +77,32 @@ class Probe:
         return dict(self._map.attention_heads)
 
     @property
+    def attention_keys(self) -> dict[str, str]:
+        """Attention hook point -> where its keys come from: ``"self"`` or ``"encoder"``.
+
+        ``"encoder"`` marks cross-attention (keys and values from ``encoder_hidden_states``,
+        e.g. text tokens): its pattern is [batch, heads, queries, tokens].
+        """
+        return dict(self._map.attention_keys)
+
+    @property
     def layer_groups(self) -> dict[str, list[str]]:
         """The paper's seven layer groups -> their hook points (forward order)."""
         return self._map.layer_groups()
 
     @property
     def resnets(self) -> list[str]:
-        """The ResNet-block hook points (``*.resnet.*``)."""
-        return [n for n in self._map.points if ".resnet." in n]
+        """The ResNet-block output hook points (``*.resnet.<i>``, not their branches)."""
+        return [n for n in self._map.points if n.split(".")[-2:-1] == ["resnet"]]
+
+    @property
+    def residuals(self) -> list[str]:
+        """The ResNet residual-branch hook points (``<resnet>.residual``: ``conv2``'s output).
+
+        Editing one replaces only the branch: the block then returns
+        ``(shortcut(input) + edited) / output_scale_factor``.
+        """
+        return [n for n in self._map.points if n.endswith(".residual")]
 
     def group_of(self, name: str) -> str | None:
         """Layer group of a hook point (None for ``time_emb``)."""
@@ -125,7 +123,11 @@ class Probe:
     # ---- capture -----------------------------------------------------------------------
     @contextmanager
     def capture(
-        self, names: NamesFilter = None, reduce: Reduce | None = None
+        self,
+        names: NamesFilter = None,
+        reduce: Reduce | None = None,
+        guidance: str | None = None,
+        grad: bool = False,
     ) -> Iterator[ActivationCache]:
         """Record hook-point activations into a dict while the block runs.
 
@@ -136,6 +138,13 @@ class Probe:
         reduce : optional ``(name, tensor) -> object``, stored instead of the (detached)
             tensor, so that only summaries are kept. A hook point reached again in the same
             block (a second forward) overwrites its entry.
+        guidance : None (the whole batch), ``"uncond"`` or ``"cond"``: keep only that half
+            of a classifier-free-guidance batch (``[uncond, cond]``, as diffusers stacks it),
+            before any ``reduce``. Open two captures to keep both halves apart.
+        grad : keep the tensors in the autograd graph (not detached, ``retain_grad``), so
+            that after ``backward()`` ``cache[name].grad`` holds the gradient there
+            (attribution patching). Attention sites then take the explicit attention path
+            (equal to the fused kernel within float error) so that they are in the graph.
 
         Returns
         -------
@@ -143,32 +152,66 @@ class Probe:
         """
         selected = self._map.resolve(names)
         cache = ActivationCache()
+        if guidance is not None:
+            guidance_half(torch.empty(2), guidance)  # a bad value fails before any forward
+
+        def store(name: str, tensor: torch.Tensor) -> None:
+            t = self._registry.timesteps
+            if guidance is not None:
+                tensor = tensor[guidance_half(tensor, guidance)]
+                t = None if t is None else t[guidance_half(t, guidance)]
+            cache.timesteps = t
+            if grad and tensor.requires_grad:
+                tensor.retain_grad()
+            cache[name] = tensor if reduce is None else reduce(name, tensor)
+
+        entries = self._recorders(selected, store, detach=not grad)
+        if grad:  # an (identity) edit on a site puts its attention on the explicit path,
+            # where the sites are computed inside the graph
+            sites = [n for n in selected if self._map.points[n].kind == "site"]
+            entries += [Entry(n, self._map.points[n], lambda x: x, edit=True) for n in sites]
+        with self._entries(entries):
+            yield cache
+
+    def _recorders(
+        self,
+        selected: list[str],
+        store: Callable[[str, torch.Tensor], None],
+        detach: bool = True,
+        active: Callable[[], bool] | None = None,
+    ) -> list[Entry]:
+        """Recorder entries handing ``(name, tensor)`` of each selected hook point to ``store``."""
 
         def recorder(name: str) -> Callable[[torch.Tensor], None]:
-            # UNet2DModel adds skip samples to conv_out's output in place
-            copy = name == "conv_out"
+            # the model edits some outputs in place after the hook (see HookPoint.copy)
+            copy = self._map.points[name].copy
 
-            def store(tensor: torch.Tensor) -> None:
-                tensor = tensor.detach()
-                if copy:
-                    tensor = tensor.clone()
-                cache[name] = tensor if reduce is None else reduce(name, tensor)
+            def record(tensor: torch.Tensor) -> None:
+                tensor = tensor.detach() if detach else tensor
+                store(name, tensor.clone() if copy else tensor)
 
-            return store
+            return record
 
-        def timesteps(module, args, kwargs) -> None:
-            sample = args[0] if args else kwargs["sample"]
-            t = args[1] if len(args) > 1 else kwargs["timestep"]
-            t = torch.as_tensor(t).detach().flatten()
-            cache.timesteps = t.expand(sample.shape[0]) if t.numel() == 1 else t
+        return [
+            Entry(n, self._map.points[n], recorder(n), edit=False, active=active) for n in selected
+        ]
 
-        entries = [Entry(n, self._map.points[n], recorder(n), edit=False) for n in selected]
-        with self._entries(entries):
-            handle = self.unet.register_forward_pre_hook(timesteps, with_kwargs=True)
-            try:
-                yield cache
-            finally:
-                handle.remove()
+    def stream(
+        self,
+        names: NamesFilter,
+        sink,
+        timesteps: Iterable[int] | Callable[[int], bool] | None = None,
+        reduce: Reduce | None = None,
+        guidance: str | None = None,
+    ):
+        """Context manager streaming hook points to ``sink`` over a sampling loop.
+
+        See :func:`diffusion_circuits.probe.streaming.stream` (``timesteps`` selects the
+        steps: a collection or a predicate; ``reduce`` summarises on the fly).
+        """
+        from diffusion_circuits.probe.streaming import stream  # it drives this Probe
+
+        return stream(self, names, sink, timesteps, reduce=reduce, guidance=guidance)
 
     def run_with_cache(
         self,
@@ -178,9 +221,14 @@ class Probe:
         reduce: Reduce | None = None,
         **forward_kwargs,
     ) -> tuple[torch.Tensor, ActivationCache]:
-        """One forward under ``torch.no_grad`` with capture: ``(eps, cache)``."""
+        """One forward under ``torch.no_grad`` with capture: ``(eps, cache)``.
+
+        ``t`` is passed as ``timestep=``; conditioning goes in ``forward_kwargs`` (e.g.
+        ``encoder_hidden_states=`` for a conditional U-Net or PixArt, ``class_labels=``
+        for DiT).
+        """
         with torch.no_grad(), self.capture(names, reduce=reduce) as cache:
-            eps = self.unet(x_t, t, **forward_kwargs).sample
+            eps = self.unet(x_t, timestep=t, **forward_kwargs).sample
         return eps, cache
 
     def reference_means(
@@ -189,12 +237,15 @@ class Probe:
         t: torch.Tensor | int,
         names: NamesFilter = None,
         batch_size: int | None = None,
+        **forward_kwargs,
     ) -> dict[str, torch.Tensor]:
         """Per-hook means over a reference batch, for :class:`MeanAblation` and friends.
 
         Pass the reference images noised to the timestep you will intervene at: means
         from another t are a different distribution. ``batch_size`` splits the forward
-        into chunks (bounded memory); the result is the mean over all items.
+        into chunks (bounded memory); the result is the mean over all items. Tensors in
+        ``forward_kwargs`` with one row per reference image (e.g. ``encoder_hidden_states``)
+        are chunked alike.
 
         Returns
         -------
@@ -208,8 +259,12 @@ class Probe:
         for start in range(0, len(x_ts), size):
             chunk = slice(start, start + size)
             t_chunk = t[chunk] if t.ndim == 1 and len(t) == len(x_ts) else t
+            kwargs = {
+                k: v[chunk] if isinstance(v, torch.Tensor) and len(v) == len(x_ts) else v
+                for k, v in forward_kwargs.items()
+            }
             _, cache = self.run_with_cache(
-                x_ts[chunk], t_chunk, names, reduce=lambda n, x: x.double().sum(dim=0)
+                x_ts[chunk], t_chunk, names, reduce=lambda n, x: x.double().sum(dim=0), **kwargs
             )
             for name, value in cache.items():
                 sums[name] = sums[name] + value if name in sums else value
@@ -232,7 +287,9 @@ class Probe:
             yield record
 
     @contextmanager
-    def intervene(self, *interventions, replay: BlockRecord | None = None) -> Iterator[None]:
+    def intervene(
+        self, *interventions, replay: BlockRecord | None = None, guidance: str | None = None
+    ) -> Iterator[None]:
         """Apply interventions (composable, in the order given) while the block runs.
 
         Each is an object with ``.name`` (the hook point) and ``__call__(tensor, name)``
@@ -240,57 +297,55 @@ class Probe:
         With ``replay`` (from :meth:`record`, same input and autocast state), modules
         upstream of every intervention return their recorded outputs instead of running;
         the result is the same (a capture then misses the hook points inside replayed
-        modules: they do not run). Everything is undone on exit, also after an exception.
+        modules: they do not run). With ``guidance`` (``"uncond"`` or ``"cond"``) each
+        intervention sees and edits only that half of a classifier-free-guidance batch; the
+        other half passes unchanged (for an attention site: through the explicit attention
+        path, equal to the fused kernel within float error). Everything is undone on exit, also after an exception.
         """
-        entries = [self._edit(intervention) for intervention in interventions]
+        if guidance is not None:
+            guidance_half(torch.empty(2), guidance)  # a bad value fails before any forward
+        entries = [
+            intervention_entry(self._map, self._registry, intervention, guidance)
+            for intervention in interventions
+        ]
         with self._entries(entries), ExitStack() as stack:
             if replay is not None:
                 stack.enter_context(replayed(self.unet, replay, [e.point for e in entries]))
             yield
 
-    def _edit(self, intervention) -> Entry:
-        name = getattr(intervention, "name", None)
-        if not isinstance(name, str) or not callable(intervention):
-            raise ValueError(
-                f"an intervention needs a .name (hook point) and __call__(tensor, name); got {intervention!r}"
-            )
-        name = self._map.canonical(name)
-        site = getattr(intervention, "site", None)
-        if site is None:
-            key = name
-        elif name in self._map.attention_heads:
-            key = f"{name}.{site}"
-            head = getattr(intervention, "head", None)
-            if head is not None and head >= self._map.attention_heads[name]:
-                raise ValueError(
-                    f"{intervention!r}: head {head} out of range, {name} has "
-                    f"{self._map.attention_heads[name]} heads"
-                )
-        else:
-            raise ValueError(
-                f"{intervention!r} needs an attention hook point, one of {list(self._map.attention_heads)}"
-            )
-        # logits are no hook point, but live in the same attention processor
-        point = self._map.points[f"{name}.pattern" if site == "logits" else key]
+    # ---- plain hook functions ----------------------------------------------------------
+    @contextmanager
+    def hooks(self, fwd_hooks: Hooks, guidance: str | None = None) -> Iterator[None]:
+        """TransformerLens-style hooks: ``(name or filter, fn)`` pairs, active in the block.
 
-        def edit(tensor: torch.Tensor) -> torch.Tensor:
-            out = intervention(tensor, key)
-            if not isinstance(out, torch.Tensor) or out.shape != tensor.shape:
-                got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                raise ValueError(
-                    f"{intervention!r} returned {got} at {key}; expected shape {tuple(tensor.shape)}"
-                )
-            return out
+        ``fn(tensor, hook=HookContext)`` gets the activation and ``hook.name`` /
+        ``hook.timestep`` (the forward's per-item timesteps); it returns a replacement
+        tensor, or None to leave the activation as it is. Removed on exit, also after an
+        exception. A hook on an attention site puts that attention on the explicit path.
+        """
+        entries = [
+            hook_entry(self._map, self._registry, name, fn, guidance)
+            for names, fn in fwd_hooks
+            for name in self._map.resolve(names)
+        ]
+        with self._entries(entries):
+            yield
 
-        return Entry(key, point, edit, edit=True)
+    def run_with_hooks(
+        self, x_t: torch.Tensor, t: torch.Tensor | int, fwd_hooks: Hooks = (), **forward_kwargs
+    ) -> torch.Tensor:
+        """One forward with :meth:`hooks` (gradients as the caller's mode): the output."""
+        with self.hooks(fwd_hooks):
+            return self.unet(x_t, timestep=t, **forward_kwargs).sample
 
     @contextmanager
     def _entries(self, entries: Iterable[Entry]) -> Iterator[None]:
         added: list[Entry] = []
         try:
-            for entry in entries:
-                added.append(self._registry.add(entry))
-            yield
+            with self._registry.tracking_timesteps(self.unet):
+                for entry in entries:
+                    added.append(self._registry.add(entry))
+                yield
         finally:
             self._registry.remove(added)
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from diffusion_circuits.probe.calls import sample_and_timestep, tensor_inputs
 from diffusion_circuits.probe.names import HookPoint, NameMap
 
 __all__ = ["BlockRecord", "replayed"]
@@ -33,19 +34,23 @@ def _clone(value):
     return value
 
 
-def _forward_inputs(args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(sample, timestep)`` of a ``UNet2DModel`` call, positional or by keyword."""
-    sample = kwargs.get("sample", args[0] if args else None)
-    timestep = kwargs.get("timestep", args[1] if len(args) > 1 else None)
-    return sample, torch.as_tensor(timestep)
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].shape == b[k].shape and torch.equal(a[k], b[k]) for k in a
+    )
 
 
 class BlockRecord:
-    """Outputs of every module hook point during one clean forward, with its input."""
+    """Outputs of every module hook point during one clean forward, with its inputs.
+
+    ``inputs`` holds every tensor the forward received (sample, timestep, and e.g.
+    ``encoder_hidden_states``): a replayed run must receive the same ones.
+    """
 
     def __init__(self, name_map: NameMap):
         self._map = name_map
         self.outputs: dict[str, object] = {}
+        self.inputs: dict[str, torch.Tensor] = {}
         self.sample: torch.Tensor | None = None
         self.timestep: torch.Tensor | None = None
 
@@ -61,8 +66,12 @@ class BlockRecord:
         handles = []
 
         def store_input(module, args, kwargs):
-            sample, timestep = _forward_inputs(args, kwargs)
-            self.sample, self.timestep = sample.detach().clone(), timestep.detach().clone()
+            sample, timestep = sample_and_timestep(module, args, kwargs)
+            self.sample = sample.detach().clone()
+            self.timestep = None if timestep is None else timestep.detach().clone()
+            self.inputs = {
+                k: v.detach().clone() for k, v in tensor_inputs(module, args, kwargs).items()
+            }
 
         def store(name: str):
             def hook(module, args, output):
@@ -90,8 +99,18 @@ class BlockRecord:
         first = len(order)
         for point in points:
             touched = set(point.module.modules())  # the module and all it contains
+            # ... and every module containing it (e.g. the resnet around a `.residual`
+            # conv2): none of them can have finished before the point is reached
             first = min(
-                [first, *(i for i, n in enumerate(order) if modules[n] in touched)],
+                [
+                    first,
+                    *(
+                        i
+                        for i, n in enumerate(order)
+                        if modules[n] in touched
+                        or any(m is point.module for m in modules[n].modules())
+                    ),
+                ],
             )
         before = order[:first]
         # Only outermost ones: a replayed module's children do not run at all.
@@ -120,9 +139,10 @@ def replayed(
     patched: list[tuple[nn.Module, object]] = []
 
     def check_input(module, args, kwargs):
-        sample, timestep = _forward_inputs(args, kwargs)
-        if not (torch.equal(sample, record.sample) and torch.equal(timestep, record.timestep)):
-            raise ValueError("replay was recorded for another input (x_t or timestep differ)")
+        if not _same(tensor_inputs(module, args, kwargs), record.inputs):
+            raise ValueError(
+                "replay was recorded for another input (x_t, timestep or conditioning differ)"
+            )
 
     handle = unet.register_forward_pre_hook(check_input, with_kwargs=True)
     try:

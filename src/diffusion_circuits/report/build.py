@@ -1,112 +1,130 @@
-"""Assemble the replication report: every claim beside our value, CI and verdict."""
+"""Assemble the claims table: every claim beside our value, CI, unit, verdict and robustness."""
 
 from __future__ import annotations
 
+import dataclasses
 from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
 
 from diffusion_circuits.report.claims import Claim
-from diffusion_circuits.report.inconsistencies import (
-    documented_inconsistencies,
-    find_inconsistencies,
+from diffusion_circuits.report.context import ReportInputs, for_seed
+from diffusion_circuits.report.measure import claim_tests, measure
+from diffusion_circuits.report.verdict import (
+    ALPHA,
+    NOT_TESTABLE,
+    NULLS,
+    claim_kind,
+    is_model_level,
+    paper_threshold,
+    verdict,
 )
-from diffusion_circuits.report.measure import ReportInputs, measure
-from diffusion_circuits.report.verdict import RELATIVE_TOLERANCE, VERDICTS, verdict
 
-__all__ = ["claims_table", "render_report", "package_versions", "PACKAGES"]
+__all__ = [
+    "CLAIM_COLUMNS",
+    "claims_table",
+    "package_versions",
+    "paper_directions",
+    "shared_tests",
+    "PACKAGES",
+]
 
 PACKAGES = ("torch", "diffusers", "accelerate", "dvc", "pingouin", "scipy", "numpy", "pandas")
 
+CLAIM_COLUMNS = [
+    "claim_id", "location", "quantity", "dataset", "timestep", "target", "statistic", "kind",
+    "model_level", "paper_comparator", "paper_value", "paper_sd", "threshold", "ours",
+    "ci_low", "ci_high", "unit", "ci_method", "tests", "p_adj", "verdict", "why", "reason",
+    "same_as",
+]  # fmt: skip
+
+
+def paper_directions(claims: list[Claim]) -> dict[str, float]:
+    """Test id -> the paper's sign for it, from its first ratio / difference / percent claim.
+
+    The paper's Table 4 prints |d|; the sign of a test is read from the paper's own
+    ratio (against 1) or signed difference / percent change (against 0) for that test.
+    """
+    directions: dict[str, float] = {}
+    for claim in claims:
+        tests = claim_tests(claim)
+        if claim_kind(claim) == "directional" and len(tests) == 1:
+            null = NULLS.get(claim.statistic, 0.0)
+            directions.setdefault(tests[0], float(np.sign(claim.value - null)))
+    return directions
+
+
+def shared_tests(claims: list[Claim], alpha: float = ALPHA) -> dict[str, str]:
+    """Claim id -> the first claim making the same assertion about the same tests.
+
+    Same assertion: same kind, same tests, same statistic and same threshold (for p
+    values) or value; one test then gives one verdict, listed once in the summary.
+    """
+    first: dict[tuple, str] = {}
+    links: dict[str, str] = {}
+    for claim in claims:
+        tests = claim_tests(claim)
+        if not tests:
+            continue
+        kind = claim_kind(claim)
+        what = paper_threshold(claim, alpha) if kind == "significance" else claim.value
+        key = (kind, tests, claim.statistic, what)
+        if key in first:
+            links[claim.id] = first[key]
+        else:
+            first[key] = claim.id
+    return links
+
+
+def _row(claim: Claim, ctx: ReportInputs) -> dict:
+    ours = measure(claim, ctx)
+    result, kind, why = verdict(claim, ours, alpha=ctx.alpha)
+    return {
+        "claim_id": claim.id, "location": claim.location, "quantity": claim.quantity,
+        "dataset": claim.dataset, "timestep": claim.timestep, "target": claim.target,
+        "statistic": claim.statistic, "kind": kind, "model_level": is_model_level(claim),
+        "paper_comparator": claim.comparator, "paper_value": claim.value,
+        "paper_sd": claim.sd,
+        "threshold": paper_threshold(claim, ctx.alpha) if kind == "significance" else np.nan,
+        "ours": ours.value, "ci_low": ours.ci_low, "ci_high": ours.ci_high,
+        "unit": ours.unit, "ci_method": ours.ci_method, "tests": "; ".join(ours.tests or claim_tests(claim)),
+        "p_adj": "; ".join(f"{p:.3g}" for p in ours.p_adj), "verdict": result, "why": why,
+        "reason": "; ".join(r for r in (ours.reason, claim.notes) if r),
+    }  # fmt: skip
+
 
 def claims_table(claims: list[Claim], ctx: ReportInputs) -> pd.DataFrame:
-    """One row per claim: location, paper value, our value with CI, verdict and reason."""
-    rows = []
-    for claim in claims:
-        ours = measure(claim, ctx)
-        result = verdict(claim, ours)
-        rows.append({
-            "claim_id": claim.id, "location": claim.location, "quantity": claim.quantity,
-            "dataset": claim.dataset, "timestep": claim.timestep, "target": claim.target,
-            "statistic": claim.statistic, "paper_comparator": claim.comparator,
-            "paper_value": claim.value, "paper_sd": claim.sd, "ours": ours.value,
-            "ci_low": ours.ci_low, "ci_high": ours.ci_high, "verdict": result,
-            "reason": ours.reason or claim.notes, "same_as": claim.same_as,
-        })  # fmt: skip
-    return pd.DataFrame(rows)
+    """One row per claim (file order), with the verdict under each seed alone.
 
-
-def _number(value) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "-"
-    magnitude = abs(value)
-    if magnitude != 0 and (magnitude < 1e-3 or magnitude >= 1e4):
-        return f"{value:.3g}"
-    return f"{value:.4g}"
-
-
-def _paper(row) -> str:
-    text = ("" if row.paper_comparator == "=" else row.paper_comparator) + _number(row.paper_value)
-    return text + (f" ± {_number(row.paper_sd)}" if pd.notna(row.paper_sd) else "")
-
-
-def render_report(
-    table: pd.DataFrame, claims: list[Claim], header: dict[str, str], n_parameters: int
-) -> str:
-    """The Markdown report."""
-    counts = table["verdict"].value_counts()
-    lines = ["# Replication report", "",
-             "Roy (2025), *Mechanistic Interpretability of Diffusion Models: Circuit-Level "
-             "Analysis and Causal Validation* (arXiv 2506.17237), reproduced by the "
-             "diffusion-circuits pipeline. Every number below is read from the pipeline's "
-             "outputs; the paper's values are data in `paper_claims.yaml`.", "",
-             "## What produced these numbers", ""]  # fmt: skip
-    lines += [f"- **{key}**: {value}" for key, value in header.items()]
-    lines += ["", "## Summary", "",
-              f"{len(table)} numeric claims: " + ", ".join(
-                  f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".", "",
-              "Verdict rule: p-value claims are replicated when our p < 0.05; ratios and "
-              "differences when our 95% CI excludes the null on the paper's side (opposite "
-              "direction when on the other side); effect sizes when our |d| has the paper's "
-              "Cohen label; ranks when equal; bounds when satisfied; other values when the "
-              f"paper's value lies in our 95% CI or within {RELATIVE_TOLERANCE:.0%} of our "
-              "estimate. CIs are percentile bootstraps over images (the unit with one seed).",
-              "", "## Claims", "",
-              "| # | where | quantity | paper | ours | 95% CI | verdict | note |",
-              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for i, row in enumerate(table.itertuples(index=False), start=1):
-        parts = [
-            row.quantity,
-            row.dataset,
-            row.target,
-            f"t={int(row.timestep)}" if pd.notna(row.timestep) else None,
-        ]
-        what = " ".join(str(p) for p in parts if isinstance(p, str) and p)
-        ci = f"[{_number(row.ci_low)}, {_number(row.ci_high)}]" if np.isfinite(row.ci_low) else "-"
-        note = (row.reason or "").replace("|", "/")
-        lines.append(f"| {i} | {row.location} | {what} | {_paper(row)} | {_number(row.ours)} | "
-                     f"{ci} | {row.verdict} | {note} |")  # fmt: skip
-    lines += [
-        "",
-        "## Internal inconsistencies of the paper",
-        "",
-        "Found by recomputing the paper's own printed numbers:",
-        "",
-    ]
-    computed = find_inconsistencies(claims, n_parameters)
-    for item in computed:
-        lines.append(f"- **{item['id']}** ({', '.join(item['claim_ids'])}): {item['description']}")
-    seen = {item["id"] for item in computed}
-    noted = [item for item in documented_inconsistencies(claims) if item["id"] not in seen]
-    if noted:
-        lines += ["", "Further inconsistencies noted when the claims were extracted "
-                  "(`paper_inconsistencies.yaml`, with their severity):", ""]  # fmt: skip
-        for item in noted:
-            lines.append(
-                f"- **{item['id']}** ({item['severity']}): {' '.join(item['description'].split())}"
-            )
-    return "\n".join(lines) + "\n"
+    Returns
+    -------
+    :data:`CLAIM_COLUMNS` (``kind``: the branch of the rule; ``unit``/``ci_method``: how
+    ``ci_low``/``ci_high`` were obtained; ``tests``/``p_adj``: the stats-stage tests a
+    claim refers to and their Holm-adjusted p; ``why``: the rule's reason for the verdict;
+    ``same_as``: the first claim the paper repeats here, or the first making the same
+    assertion about the same test), then ``verdict_seed<s>`` for each seed (the rule
+    applied to that seed's pair of models alone, image unit), ``seeds_agreeing`` (seeds
+    whose own verdict equals ``verdict``; NA where ``verdict`` is "not testable", which no
+    single seed can give) and ``seed_dependent`` (the per-seed verdicts differ).
+    """
+    ctx = dataclasses.replace(ctx, paper_directions=paper_directions(claims))
+    table = pd.DataFrame([_row(c, ctx) for c in claims])
+    links = shared_tests(claims, ctx.alpha)
+    table["same_as"] = [c.same_as or links.get(c.id) for c in claims]
+    table = table[CLAIM_COLUMNS]
+    per_seed = []
+    for seed in ctx.seeds:
+        scoped = for_seed(ctx, seed)
+        column = f"verdict_seed{seed}"
+        table[column] = [verdict(c, measure(c, scoped), alpha=ctx.alpha)[0] for c in claims]
+        per_seed.append(column)
+    agreeing = (table[per_seed].to_numpy() == table[["verdict"]].to_numpy()).sum(axis=1)
+    # "not testable" is the report's verdict only: no single seed can agree with it.
+    untestable = table["verdict"] == NOT_TESTABLE
+    table["seeds_agreeing"] = pd.Series(agreeing, index=table.index, dtype="Int64").mask(untestable)
+    table["seed_dependent"] = table[per_seed].nunique(axis=1) > 1
+    return table
 
 
 def package_versions() -> str:

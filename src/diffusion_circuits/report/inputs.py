@@ -10,38 +10,53 @@ from diffusers import UNet2DModel
 from diffusers.models.attention_processor import Attention
 
 from diffusion_circuits.params import Params
-from diffusion_circuits.report.measure import ReportInputs
+from diffusion_circuits.report.context import ReportInputs
 from diffusion_circuits.stats.loading import DATASETS, load_study_inputs
 
-__all__ = ["load_report_inputs", "report_header"]
+__all__ = ["distinct_sources", "load_report_inputs", "report_header"]
 
 
 def _json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def load_report_inputs(root: str | Path, params: Params, tables_dir: str | Path) -> ReportInputs:
-    root, tables_dir = Path(root), Path(tables_dir)
+def distinct_sources(metrics: dict, attributes: Path) -> int | None:
+    """``n_distinct_sources`` from a stage's metrics, else distinct ``source`` values.
+
+    Reads ``attributes`` (a dataset's ``attributes.parquet``) only when the metrics lack
+    the count; None when neither records it.
+    """
+    if "n_distinct_sources" in metrics:
+        return int(metrics["n_distinct_sources"])
+    if attributes.is_file():
+        table = pd.read_parquet(attributes)
+        if "source" in table.columns:
+            return int(table["source"].nunique())
+    return None
+
+
+def load_report_inputs(root: str | Path, params: Params, metrics: str | Path = "metrics") -> ReportInputs:  # fmt: skip
+    root, metrics = Path(root), Path(metrics)
     seed = params.train.seeds[0]
-    tables = {
-        name: pd.read_csv(tables_dir / f"{name}.csv")
-        for name in ("table1_circuit_complexity", "table3_layer_ablation", "table4_cross_dataset")
-    }
-    tables["comparisons"] = pd.read_parquet(root / "stats/comparisons.parquet")
     unet = UNet2DModel.from_pretrained(root / f"models/synthetic-seed{seed}/unet")
     attention = [m for m in unet.modules() if isinstance(m, Attention)]
-    metrics = Path("metrics")
+    stage = {"synthetic": _json(metrics / "generate_synthetic.json"),
+             "natural": _json(metrics / "prepare_natural.json")}  # fmt: skip
+    cache = {d: _json(metrics / f"cache/{d}-seed{seed}.json") for d in DATASETS}
+    inference = pd.read_parquet(root / "stats/inference.parquet")
     return ReportInputs(
         study=load_study_inputs(root, params.train.seeds),
-        tables=tables,
+        inference=inference,
         cross_summary=pd.read_parquet(root / "cross_dataset/summary.parquet"),
         cka=pd.read_parquet(root / "cross_dataset/cka.parquet"),
+        cka_summary=pd.read_parquet(root / "cross_dataset/cka_summary.parquet"),
         robustness=pd.read_parquet(root / "cross_dataset/robustness.parquet"),
-        n_images={
-            "synthetic": _json(metrics / "generate_synthetic.json")["n_images"],
-            "natural": _json(metrics / "prepare_natural.json")["n_images"],
-        },
-        n_probe={d: _json(metrics / f"cache/{d}-seed{seed}.json")["n_images"] for d in DATASETS},
+        n_images={d: int(stage[d]["n_images"]) for d in DATASETS},
+        n_distinct={
+            d: distinct_sources(stage[d], root / d / "attributes.parquet") for d in DATASETS
+        },  # fmt: skip
+        n_probe={d: int(cache[d]["n_images"]) for d in DATASETS},
+        n_probe_distinct={d: cache[d].get("n_distinct_sources") for d in DATASETS},
         attention_heads=[m.heads for m in attention],
         attention_width=[m.inner_dim for m in attention],
         num_train_timesteps=params.scheduler.num_train_timesteps,
@@ -49,12 +64,15 @@ def load_report_inputs(root: str | Path, params: Params, tables_dir: str | Path)
         seed=params.stats.seed,
         n_resamples=params.stats.n_resamples,
         confidence=params.stats.confidence,
+        alpha=params.stats.alpha,
     )
 
 
-def report_header(params: Params, commit: str, versions: str) -> dict[str, str]:
-    natural = _json(Path("metrics/prepare_natural.json"))
-    selection = {d: _json(Path(f"metrics/cache/{d}-seed{params.train.seeds[0]}.json"))
+def report_header(params: Params, ctx: ReportInputs, commit: str, versions: str,
+                  metrics: str | Path = "metrics") -> dict[str, str]:  # fmt: skip
+    metrics = Path(metrics)
+    natural = _json(metrics / "prepare_natural.json")
+    selection = {d: _json(metrics / f"cache/{d}-seed{params.train.seeds[0]}.json")
                  for d in DATASETS}  # fmt: skip
     source = (
         "LFW stand-in (100 real face crops shipped with scikit-image, augmented; CelebA not "
@@ -62,12 +80,18 @@ def report_header(params: Params, commit: str, versions: str) -> dict[str, str]:
         if natural["source"] == "lfw"
         else f"CelebA from {params.natural.celeba_dir}"
     )
+
+    def sources(n: int, distinct: int | None) -> str:
+        return f"{n} ({distinct} distinct sources)" if distinct is not None else f"{n} (distinct sources not recorded)"  # fmt: skip
+
+    n_seeds = len(params.train.seeds)
     return {
         "natural-face source": source,
-        "images per dataset": f"synthetic {params.synthetic.n_images}, natural "
-        f"{natural['n_images']} ({natural['n_distinct_sources']} distinct sources)",
+        "images per dataset": ", ".join(f"{d} {sources(ctx.n_images[d], ctx.n_distinct[d])}"
+                                        for d in DATASETS),
         "probed images": ", ".join(
-            f"{d}: {s['n_images']} ({s['image_selection'].replace('_', ' ')})"
+            f"{d}: {sources(ctx.n_probe[d], ctx.n_probe_distinct[d])}, "
+            f"{s.get('image_selection', 'selection not recorded').replace('_', ' ')}"
             for d, s in selection.items()),
         "resolution / colour": f"{params.data.resolution} px, {params.data.colour}",
         "model": f"UNet2DModel {list(params.model.block_out_channels)}, attention head dim "
@@ -75,8 +99,12 @@ def report_header(params: Params, commit: str, versions: str) -> dict[str, str]:
         "training": f"{params.train.steps} steps x batch {params.train.batch_size}, seeds "
         f"{list(params.train.seeds)}, {params.train.mixed_precision}",
         "timesteps probed": ", ".join(str(t) for t in params.probe.timesteps),
-        "statistical unit": "training seed" if len(params.train.seeds) > 1 else
-        "image (one model per dataset)",
+        "statistical unit": (
+            f"training seed for claims about datasets or model families ({n_seeds} seeds per "
+            "dataset); image for claims about one model; each row says its own"
+            if n_seeds > 1 else
+            "image, for claims about one model; claims about datasets or model families are "
+            "not testable with one model per dataset; each row says its own"),
         "packages": versions,
         "git commit": commit,
     }  # fmt: skip

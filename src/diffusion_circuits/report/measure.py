@@ -1,175 +1,207 @@
-"""Our value, with a 95% CI, for each quantity the paper makes claims about.
+"""Our value, with its CI and unit, for each quantity the paper makes claims about.
 
-Every number here is computed from the pipeline's outputs; nothing is typed in.
-CIs are percentile bootstraps over images (scipy.stats.bootstrap) unless said otherwise.
+Every number here is computed from the pipeline's outputs; nothing is typed in. Each
+:class:`~diffusion_circuits.report.verdict.Measurement` says its unit and how its CI was
+obtained (``ci_method``). Model-level claims are measured at the context's unit and
+marked untestable when the report's scope holds one model per dataset.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from diffusion_circuits.report.claims import Claim
-from diffusion_circuits.stats.study import StudyInputs
+from diffusion_circuits.report.context import (
+    ReportInputs,
+    inference_rows,
+    point,
+    ratio_of_means,
+    unit_of,
+)
+from diffusion_circuits.report.transfer import cross_accuracy, robustness, transferability
+from diffusion_circuits.report.verdict import Measurement, is_model_level
+from diffusion_circuits.stats.study import ALL_SEEDS, component_impacts, table4_frames
 
-__all__ = ["Measurement", "ReportInputs", "measure"]
+__all__ = ["Measurement", "ReportInputs", "claim_tests", "measure"]
 
-
-@dataclass(frozen=True)
-class Measurement:
-    value: float
-    ci_low: float = np.nan
-    ci_high: float = np.nan
-    comparable: bool = True
-    reason: str = ""
-
-
-def _not_comparable(reason: str) -> Measurement:
-    return Measurement(np.nan, comparable=False, reason=reason)
-
-
-@dataclass(frozen=True)
-class ReportInputs:
-    study: StudyInputs
-    tables: dict[str, pd.DataFrame]  # stats stage outputs (table1..4, comparisons)
-    cross_summary: pd.DataFrame
-    cka: pd.DataFrame
-    robustness: pd.DataFrame
-    n_images: dict[str, int]  # dataset -> images in the dataset
-    n_probe: dict[str, int]  # dataset -> distinct images probed
-    attention_heads: list[int]  # heads per attention layer
-    attention_width: list[int]  # channels per attention layer
-    num_train_timesteps: int
-    n_parameters: int
-    seed: int = 0
-    n_resamples: int = 2000
-    confidence: float = 0.95
+TABLE4 = ("circuit_complexity", "attention_entropy", "feature_complexity", "intervention_impact")
+# Labels that name a function; "global", "none" (no score beats its null) and
+# "undetermined" do not (analysis/roles.py).
+ASSIGNED_ROLES = ("edge", "texture", "semantic")
+NO_SEMANTIC = (
+    "'semantic' is never assigned on either dataset: the natural faces have no part masks "
+    "(a template mask is the same map for every image, which the image-permutation null "
+    "cannot test), so both datasets share the labels global/edge/texture/none/undetermined"
+)
 
 
-def _boot(values, statistic=np.mean, seed: int = 0, n: int = 2000) -> Measurement:
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return _not_comparable("no measurement")
-    estimate = float(statistic(values))
-    if len(values) < 3 or np.ptp(values) == 0:
-        return Measurement(estimate)
-    result = stats.bootstrap((values,), statistic, n_resamples=n, method="percentile",
-                             random_state=np.random.default_rng(seed), vectorized=False)  # fmt: skip
-    return Measurement(estimate, result.confidence_interval.low, result.confidence_interval.high)
+def claim_tests(claim: Claim) -> tuple[str, ...]:
+    """Ids of the stats-stage tests a claim refers to (empty when it refers to none).
+
+    ``"<metric> t=<t>"`` for a per-timestep comparison, ``"table4 <metric>"`` for a Table 4
+    row (pooled over timesteps). A timestep-free complexity ratio or increase is the
+    Table 4 circuit-complexity test; "across all metrics" refers to every Table 4 row.
+    """
+    q, t = claim.quantity, claim.timestep
+    if q == "all_metrics_p":
+        return tuple(f"table4 {m}" for m in TABLE4)
+    if q == "table4" and claim.statistic != "mean":
+        return (f"table4 {claim.target}",)
+    if q in ("circuit_complexity_ratio", "circuit_complexity_increase"):
+        return (f"circuit_complexity t={t}",) if t is not None else ("table4 circuit_complexity",)
+    if q in ("entropy_divergence", "specialisation_divergence") and t is not None:
+        return (f"{q.split('_')[0]} t={t}",)
+    return ()
 
 
-def _scaled(m: Measurement, factor: float) -> Measurement:
-    return Measurement(m.value * factor, m.ci_low * factor, m.ci_high * factor, m.comparable,
-                       m.reason)  # fmt: skip
-
-
-def _per_image(frame: pd.DataFrame, dataset: str | None, timestep: int | None) -> pd.Series:
-    if dataset is not None:
-        frame = frame[frame["dataset"] == dataset]
-    if timestep is not None:
-        frame = frame[frame["timestep"] == timestep]
-    return frame.groupby(["dataset", "image_id"])["value"].mean()
-
-
-def _ratio(ctx: ReportInputs, frame: pd.DataFrame, timestep: int | None) -> Measurement:
-    a = _per_image(frame, "synthetic", timestep).to_numpy()
-    b = _per_image(frame, "natural", timestep).to_numpy()
-    result = stats.bootstrap((a, b), lambda x, y, axis: y.mean(axis) / x.mean(axis),
-                             n_resamples=ctx.n_resamples, method="percentile", vectorized=True,
-                             random_state=np.random.default_rng(ctx.seed))  # fmt: skip
-    ci = result.confidence_interval
-    return Measurement(b.mean() / a.mean(), ci.low, ci.high)
-
-
-def _comparison(ctx: ReportInputs, metric: str, timestep: int | None) -> pd.Series:
-    table = ctx.tables["comparisons"]
-    rows = table[(table["metric"] == metric) & (table["timestep"] == timestep)]
+def _test_row(ctx: ReportInputs, test: str) -> pd.Series:
+    family, _, rest = test.partition(" ")
+    if family == "table4":
+        rows = inference_rows(ctx, "table4", rest)
+    else:
+        rows = inference_rows(ctx, family, family, int(rest.removeprefix("t=")))
+    if rows.empty:
+        raise KeyError(f"test {test!r} at unit {unit_of(ctx)}, scope {ctx.scope}")
     return rows.iloc[0]
 
 
-def _abs_difference(row: pd.Series) -> Measurement:
+def _significance(ctx: ReportInputs, claim: Claim) -> Measurement:
+    tests = claim_tests(claim)
+    rows = [_test_row(ctx, t) for t in tests]
+    p = tuple(float(r["p_holm"]) for r in rows)
+    return Measurement(
+        max(p), unit=unit_of(ctx), ci_method="", tests=tests, p_adj=p,
+        signs=tuple(float(np.sign(r["estimate"])) for r in rows),
+        paper_signs=tuple(ctx.paper_directions.get(t, 0.0) for t in tests),
+    )  # fmt: skip
+
+
+def _row_measurement(row: pd.Series, value: float) -> Measurement:
+    return Measurement(value, row["ci_low"], row["ci_high"], unit=row["unit"],
+                       ci_method=row["ci_method"])  # fmt: skip
+
+
+def _table4(ctx: ReportInputs, claim: Claim) -> Measurement:
+    if claim.statistic == "p_value":
+        return _significance(ctx, claim)
+    if claim.statistic == "mean":
+        frame = table4_frames(ctx.study)[claim.target]
+        return point(ctx, frame[frame["dataset"] == claim.dataset])
+    row = _test_row(ctx, claim_tests(claim)[0])
+    if claim.statistic == "difference":
+        return _row_measurement(row, row["estimate"])
+    return Measurement(
+        row["effect_size"], unit=row["unit"], direction_ci=(row["ci_low"], row["ci_high"]),
+        paper_signs=(ctx.paper_directions.get(claim_tests(claim)[0], 0.0),),
+    )  # fmt: skip
+
+
+def _cc_ratio(ctx: ReportInputs, claim: Claim) -> Measurement:
+    if claim.statistic == "p_value":
+        return _significance(ctx, claim)
+    frame = ctx.study.circuit_complexity
+    if claim.timestep is not None:
+        frame = frame[frame["timestep"] == claim.timestep]
+    m = ratio_of_means(ctx, frame)
+    if claim.quantity == "circuit_complexity_increase":
+        return dataclasses.replace(m, value=100 * (m.value - 1), ci_low=100 * (m.ci_low - 1),
+                                   ci_high=100 * (m.ci_high - 1))  # fmt: skip
+    return m
+
+
+def _divergence(ctx: ReportInputs, claim: Claim) -> Measurement:
+    metric = claim.quantity.split("_")[0]
+    if claim.statistic in ("range_low", "range_high"):
+        values = inference_rows(ctx, metric, metric)["estimate"].abs()
+        pick = values.min() if claim.statistic == "range_low" else values.max()
+        return Measurement(float(pick), unit=unit_of(ctx))
+    row = _test_row(ctx, claim_tests(claim)[0])
     low, high = sorted((abs(row["ci_low"]), abs(row["ci_high"])))
     if row["ci_low"] <= 0 <= row["ci_high"]:
         low = 0.0
-    return Measurement(abs(row["estimate"]), low, high)
-
-
-def _divergence(ctx: ReportInputs, claim: Claim, metric: str) -> Measurement:
-    if claim.statistic in ("range_low", "range_high"):
-        table = ctx.tables["comparisons"]
-        values = table.loc[table["metric"] == metric, "estimate"].abs()
-        return Measurement(values.min() if claim.statistic == "range_low" else values.max())
-    return _abs_difference(_comparison(ctx, metric, claim.timestep))
+    return Measurement(abs(row["estimate"]), low, high, unit=row["unit"],
+                       ci_method=f"|{row['ci_method']}| folded at 0")  # fmt: skip
 
 
 def _heads(ctx: ReportInputs, role: str | None) -> pd.DataFrame:
     roles = ctx.study.head_roles
-    roles = roles[roles["dataset"] == "synthetic"]
+    roles = roles[roles["dataset"] == "synthetic"] if "dataset" in roles.columns else roles
     return roles if role is None else roles[roles["role"] == role]
+
+
+def _no_role(ctx: ReportInputs, role: str) -> Measurement:
+    """Not comparable: no head has ``role``; the reason says why and what the heads got."""
+    if role == "semantic":
+        return Measurement(np.nan, comparable=False, reason=NO_SEMANTIC)
+    counts = _heads(ctx, None)["role"].value_counts()
+    got = ", ".join(f"{r} {n}" for r, n in counts.items())
+    return Measurement(np.nan, comparable=False,
+                       reason=f"no head of the synthetic model has the role {role!r} "
+                       f"(a role needs a positive score beating its null; heads: {got})")  # fmt: skip
+
+
+def _head_rows(ctx: ReportInputs, claim: Claim, frame: pd.DataFrame, heads: pd.DataFrame):
+    keys = ["hook", "head"] + (["seed"] if "seed" in heads.columns and "seed" in frame.columns else [])  # fmt: skip
+    rows = frame[frame["dataset"] == "synthetic"].merge(heads[keys].drop_duplicates(), on=keys)
+    if claim.timestep is not None and claim.timestep in set(rows["timestep"]):
+        rows = rows[rows["timestep"] == claim.timestep]
+    return rows
 
 
 def _role_metric(ctx: ReportInputs, claim: Claim, metric: str) -> Measurement:
     heads = _heads(ctx, claim.target)
     if heads.empty:
-        return _not_comparable(f"no head of the synthetic model has the role {claim.target!r}")
+        return _no_role(ctx, claim.target)
     attention = ctx.study.attention
-    rows = attention[(attention["metric"] == metric) & (attention["dataset"] == "synthetic")]
-    rows = rows.merge(heads[["hook", "head"]], on=["hook", "head"])
-    if claim.timestep is not None and claim.timestep in set(rows["timestep"]):
-        rows = rows[rows["timestep"] == claim.timestep]
-    return _boot(rows.groupby("image_id")["value"].mean(), seed=ctx.seed, n=ctx.n_resamples)
+    return point(ctx, _head_rows(ctx, claim, attention[attention["metric"] == metric], heads))
 
 
 def _head_importance(ctx: ReportInputs, claim: Claim) -> Measurement:
+    """Mean relative impact of mean-ablating one head of the role, at the claim's timestep."""
     heads = _heads(ctx, claim.target)
     if heads.empty:
-        return _not_comparable(f"no head of the synthetic model has the role {claim.target!r}")
-    names = set(heads["hook"] + ".head." + heads["head"].astype(str))
+        return _no_role(ctx, claim.target)
+    rows = component_impacts(ctx.study.interventions)
+    split = rows["target"].str.extract(r"^(?P<hook>.+)\.head\.(?P<head>\d+)$")
+    rows = rows.assign(hook=split["hook"], head=pd.to_numeric(split["head"])).dropna(
+        subset=["hook"]
+    )
+    return point(ctx, _head_rows(ctx, claim, rows, heads.astype({"head": int})))
+
+
+def _layer_rows(ctx: ReportInputs, claim: Claim, metric: str) -> pd.DataFrame:
     rows = ctx.study.interventions
-    rows = rows[(rows["metric"] == "impact") & rows["target"].isin(names)
-                & (rows["dataset"] == "synthetic")]  # fmt: skip
-    return _boot(rows.groupby("image_id")["value"].mean(), seed=ctx.seed, n=ctx.n_resamples)
+    if "family" in rows.columns:
+        rows = rows[rows["family"] == "layer_ablation"]
+    rows = rows[(rows["method"] == "zero") & (rows["metric"] == metric)
+                & (rows["dataset"] == (claim.dataset or "synthetic"))]  # fmt: skip
+    if claim.timestep is not None:
+        rows = rows[rows["timestep"] == claim.timestep]
+    return rows
 
 
-def _table3(ctx: ReportInputs, claim: Claim) -> pd.DataFrame:
-    table = ctx.tables["table3_layer_ablation"]
-    return table[table["dataset"] == (claim.dataset or "synthetic")]
-
-
-def _layer_ablation(ctx: ReportInputs, claim: Claim, column: str) -> Measurement:
-    table = _table3(ctx, claim)
+def _layer_ablation(ctx: ReportInputs, claim: Claim) -> Measurement:
+    metric = {"layer_ablation_mse_baseline": "mse_base", "layer_ablation_mse_ablated": "mse_int",
+              "layer_ablation_impact": "impact", "layer_ablation_rank": "impact"}[claim.quantity]  # fmt: skip
+    rows = _layer_rows(ctx, claim, metric)
     if claim.quantity == "layer_ablation_mse_baseline":
-        return Measurement(table["mse_base"].mean())
-    row = table[table["layer_group"] == claim.target]
-    if row.empty:
-        return _not_comparable(f"the model has no {claim.target} layer group")
-    row = row.iloc[0]
-    if column == "impact":
-        m = Measurement(row["impact"], row["ci_low"], row["ci_high"])
-        return _scaled(m, 100.0) if claim.statistic == "percent" else m
-    return Measurement(float(row[column]))
+        return point(ctx, rows)
+    if claim.target not in set(rows["target"]):
+        return Measurement(np.nan, comparable=False, reason=f"the model has no {claim.target} layer group")  # fmt: skip
+    if claim.quantity == "layer_ablation_rank":
+        ranks = rows.groupby("target")["value"].mean().rank(ascending=False, method="min")
+        return Measurement(float(ranks[claim.target]), unit=unit_of(ctx))
+    scale = 100.0 if claim.statistic == "percent" else 1.0
+    return point(ctx, rows[rows["target"] == claim.target], scale=scale)
 
 
 def _impact_range(ctx: ReportInputs, claim: Claim) -> Measurement:
-    impacts = _table3(ctx, claim)["impact"] * 100
-    return Measurement(impacts.min() if claim.statistic == "range_low" else impacts.max())
-
-
-def _table4(ctx: ReportInputs, claim: Claim) -> Measurement:
-    table = ctx.tables["table4_cross_dataset"]
-    row = table[table["metric"] == claim.target].iloc[0]
-    if claim.statistic == "mean":
-        return Measurement(row["mean_a"] if claim.dataset == "synthetic" else row["mean_b"])
-    if claim.statistic == "difference":
-        return Measurement(row["estimate"], row["ci_low"], row["ci_high"])
-    if claim.statistic == "effect_size":
-        return Measurement(row["effect_size"])
-    return Measurement(row["p_value"])
+    means = _layer_rows(ctx, claim, "impact").groupby("target")["value"].mean() * 100
+    return Measurement(means.min() if claim.statistic == "range_low" else means.max())
 
 
 def _ife_band(ctx: ReportInputs, claim: Claim) -> Measurement:
@@ -185,95 +217,99 @@ def _ife_band(ctx: ReportInputs, claim: Claim) -> Measurement:
 def _entropy_range(ctx: ReportInputs, claim: Claim) -> Measurement:
     attention = ctx.study.attention
     rows = attention[(attention["metric"] == "entropy") & (attention["dataset"] == "synthetic")]
-    per_head = rows.groupby(["hook", "head"])["value"].mean()
+    per_head = rows.groupby(["seed", "hook", "head"])["value"].mean()
     return Measurement(per_head.min() if claim.statistic == "range_low" else per_head.max())
 
 
-def _cc_p(ctx: ReportInputs, claim: Claim) -> Measurement:
-    if claim.timestep is None:
-        table = ctx.tables["table4_cross_dataset"]
-        return Measurement(table.loc[table["metric"] == "circuit_complexity", "p_value"].iloc[0])
-    return Measurement(_comparison(ctx, "circuit_complexity", claim.timestep)["p_value"])
+def _n_roles(ctx: ReportInputs, claim: Claim) -> Measurement:
+    heads = _heads(ctx, None)
+    specialised = heads["role"].isin(ASSIGNED_ROLES)
+    per_model = specialised.groupby(heads["seed"]).sum() if "seed" in heads.columns else specialised.sum()  # fmt: skip
+    return Measurement(float(np.mean(per_model)))
 
 
-def _cc_ratio(ctx: ReportInputs, claim: Claim) -> Measurement:
-    if claim.statistic == "p_value":
-        return _cc_p(ctx, claim)
-    return _ratio(ctx, ctx.study.circuit_complexity, claim.timestep)
+def _table4_rows(ctx: ReportInputs) -> pd.DataFrame:
+    return inference_rows(ctx, "table4")
 
 
-def _cc_increase(ctx: ReportInputs, claim: Claim) -> Measurement:
-    """Percent by which natural exceeds synthetic circuit complexity, pooled over timesteps."""
-    ratio = _ratio(ctx, ctx.study.circuit_complexity, None)
-    return Measurement(*(100 * (v - 1) for v in (ratio.value, ratio.ci_low, ratio.ci_high)))
+def _sample_size(ctx: ReportInputs, claim: Claim) -> Measurement:
+    if claim.dataset:
+        n, distinct = ctx.n_images[claim.dataset], ctx.n_distinct.get(claim.dataset)
+    else:
+        dataset = min(ctx.n_probe, key=ctx.n_probe.get)
+        n, distinct = ctx.n_probe[dataset], ctx.n_probe_distinct.get(dataset)
+    if distinct is None:
+        return Measurement(n, reason=f"{n} images; distinct sources not recorded")
+    extra = f" x {n / distinct:g} augmentations" if distinct < n else ""
+    return Measurement(n, reason=f"{n} images = {distinct} distinct source images{extra}")
+
+
+def _per_image(name: str, metric: str | None = None, scale: float = 1.0):
+    def run(ctx: ReportInputs, claim: Claim) -> Measurement:
+        frame = getattr(ctx.study, name)
+        if metric is not None:
+            frame = frame[frame["metric"] == metric]
+        frame = frame[frame["dataset"] == claim.dataset] if claim.dataset else frame
+        if claim.timestep is not None:
+            frame = frame[frame["timestep"] == claim.timestep]
+        return point(ctx, frame, scale=scale)
+
+    return run
 
 
 _MEASURES: dict[str, Callable[[ReportInputs, Claim], Measurement]] = {
-    "sample_size": lambda ctx, c: Measurement(
-        ctx.n_images[c.dataset] if c.dataset else min(ctx.n_probe.values())
-    ),
-    "power": lambda ctx, c: Measurement(ctx.tables["table4_cross_dataset"]["power"].min()),
+    "sample_size": _sample_size,
+    "power": lambda ctx, c: Measurement(_table4_rows(ctx)["power"].min(), unit=unit_of(ctx)),
     "model_heads": lambda ctx, c: Measurement(float(np.median(ctx.attention_heads))),
     "model_attention_layers": lambda ctx, c: Measurement(len(ctx.attention_heads)),
     "model_width": lambda ctx, c: Measurement(float(np.median(ctx.attention_width))),
     "timesteps_total": lambda ctx, c: Measurement(ctx.num_train_timesteps),
     "model_parameters": lambda ctx, c: Measurement(ctx.n_parameters / 1e6),
-    "accuracy": lambda ctx, c: _scaled(_boot(_per_image(
-        ctx.study.accuracy[ctx.study.accuracy["metric"] == "accuracy"], c.dataset, c.timestep),
-        seed=ctx.seed, n=ctx.n_resamples), 100.0),
-    "feature_complexity": lambda ctx, c: _boot(_per_image(
-        ctx.study.activations[ctx.study.activations["metric"] == "feature_complexity"],
-        c.dataset, c.timestep), seed=ctx.seed, n=ctx.n_resamples),
-    "circuit_complexity": lambda ctx, c: _boot(_per_image(
-        ctx.study.circuit_complexity, c.dataset, c.timestep), seed=ctx.seed, n=ctx.n_resamples),
+    "ci_level": lambda ctx, c: Measurement(100 * ctx.confidence),
+    "n_synthetic_attributes": lambda ctx, c: Measurement(
+        np.nan, reason="an input of the generator (the attributes it draws)"),
+    "accuracy": _per_image("accuracy", "accuracy", 100.0),
+    "feature_complexity": _per_image("activations", "feature_complexity"),
+    "circuit_complexity": _per_image("circuit_complexity"),
     "circuit_complexity_ratio": _cc_ratio,
-    "circuit_complexity_increase": _cc_increase,
-    "entropy_divergence": lambda ctx, c: _divergence(ctx, c, "entropy"),
-    "specialisation_divergence": lambda ctx, c: _divergence(ctx, c, "specialisation"),
-    "n_head_roles": lambda ctx, c: Measurement(float((_heads(ctx, None)["role"] != "global").sum())),
+    "circuit_complexity_increase": _cc_ratio,
+    "entropy_divergence": _divergence,
+    "specialisation_divergence": _divergence,
+    "n_head_roles": _n_roles,
     "role_entropy": lambda ctx, c: _role_metric(ctx, c, "entropy"),
     "head_specialisation": lambda ctx, c: _role_metric(ctx, c, "specialisation"),
     "head_importance": _head_importance,
     "head_entropy_range": _entropy_range,
     "information_flow_efficiency": _ife_band,
-    "layer_ablation_mse_baseline": lambda ctx, c: _layer_ablation(ctx, c, "mse_base"),
-    "layer_ablation_mse_ablated": lambda ctx, c: _layer_ablation(ctx, c, "mse_ablated"),
-    "layer_ablation_impact": lambda ctx, c: _layer_ablation(ctx, c, "impact"),
-    "layer_ablation_rank": lambda ctx, c: _layer_ablation(ctx, c, "rank"),
+    "layer_ablation_mse_baseline": _layer_ablation,
+    "layer_ablation_mse_ablated": _layer_ablation,
+    "layer_ablation_impact": _layer_ablation,
+    "layer_ablation_rank": _layer_ablation,
     "intervention_impact_range": _impact_range,
     "table4": _table4,
-    "cross_dataset_accuracy": lambda ctx, c: _scaled(_boot(ctx.cross_summary["value"],
-        seed=ctx.seed, n=ctx.n_resamples), 100.0),
-    "feature_transferability": lambda ctx, c: _scaled(_boot(ctx.cka["value"], seed=ctx.seed,
-        n=ctx.n_resamples), 100.0),
-    "circuit_robustness": lambda ctx, c: _scaled(_boot(ctx.robustness.loc[
-        ctx.robustness["comparison"] == "across_datasets", "value"], seed=ctx.seed,
-        n=ctx.n_resamples), 100.0),
-    "all_metrics_p": lambda ctx, c: Measurement(ctx.tables["table4_cross_dataset"]["p_value"].max()),
+    "cross_dataset_accuracy": lambda ctx, c: cross_accuracy(ctx),
+    "feature_transferability": lambda ctx, c: transferability(ctx),
+    "circuit_robustness": lambda ctx, c: robustness(ctx),
+    "all_metrics_p": lambda ctx, c: _significance(ctx, c),
     "effect_size_range": lambda ctx, c: Measurement(
-        ctx.tables["table4_cross_dataset"]["effect_size"].abs().min()
-    ),
-    "ci_level": lambda ctx, c: Measurement(100 * ctx.confidence),
-    "n_synthetic_attributes": lambda ctx, c: _not_comparable(
-        "an input of the generator (six attributes are drawn), not a measurement"
-    ),
-    "phase_timesteps": lambda ctx, c: _not_comparable(
-        "the paper names phase boundaries but gives no rule that detects them"
-    ),
-    "phase_feature_complexity": lambda ctx, c: _not_comparable(
-        "phase values restate 4.1 per timestep; no phase-detection rule to reproduce"
-    ),
-    "processing_phases": lambda ctx, c: _not_comparable(
-        "the paper names four phases but gives no rule that detects them"),
+        _table4_rows(ctx)["effect_size"].abs().min(), unit=unit_of(ctx)),
 }  # fmt: skip
 
 
 def measure(claim: Claim, ctx: ReportInputs) -> Measurement:
-    """Our measurement for ``claim``; ``comparable=False`` with a reason where none exists."""
+    """Our measurement for ``claim``; ``comparable=False`` with a reason where none exists.
+
+    A model-level claim measured with one seed in the report's scope is returned with
+    ``testable=False`` (its image-level value is kept for display only).
+    """
     handler = _MEASURES.get(claim.quantity)
     if handler is None:
-        return _not_comparable(f"no measurement for quantity {claim.quantity!r}")
+        return Measurement(np.nan, comparable=False, reason=f"no measurement for quantity {claim.quantity!r}")  # fmt: skip
     try:
-        return handler(ctx, claim)
+        result = handler(ctx, claim)
     except (KeyError, IndexError) as exc:
-        return _not_comparable(f"measurement missing from the pipeline outputs ({exc})")
+        result = Measurement(np.nan, comparable=False,
+                             reason=f"measurement missing from the pipeline outputs ({exc})")  # fmt: skip
+    if is_model_level(claim) and ctx.scope == ALL_SEEDS and len(ctx.seeds) < 2:
+        result = dataclasses.replace(result, testable=False)
+    return result

@@ -1,5 +1,6 @@
 """Statistics over tidy tables: comparisons, corrections and the paper's tables."""
 
+from diffusion_circuits.stats.accuracy import accuracy_table
 from diffusion_circuits.stats.compare import (
     bootstrap_ci,
     cohen_label,
@@ -7,6 +8,11 @@ from diffusion_circuits.stats.compare import (
     compare_groups,
 )
 from diffusion_circuits.stats.corrections import adjust_family
+from diffusion_circuits.stats.hierarchical import (
+    compare_by_unit,
+    hierarchical_bootstrap_ci,
+    seed_level_comparison,
+)
 from diffusion_circuits.stats.tables import (
     table1_circuit_complexity,
     table2_head_specialisation,
@@ -16,11 +22,15 @@ from diffusion_circuits.stats.tables import (
 )
 
 __all__ = [
+    "accuracy_table",
     "adjust_family",
     "bootstrap_ci",
     "cohen_label",
+    "compare_by_unit",
     "compare_datasets",
     "compare_groups",
+    "hierarchical_bootstrap_ci",
+    "seed_level_comparison",
     "table1_circuit_complexity",
     "table2_head_specialisation",
     "table3_layer_ablation",

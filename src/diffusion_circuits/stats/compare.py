@@ -21,7 +21,7 @@ __all__ = ["COLUMNS", "bootstrap_ci", "cohen_label", "compare_groups", "compare_
 
 COLUMNS = [
     "test", "contrast", "n_a", "n_b", "mean_a", "sd_a", "mean_b", "sd_b", "estimate", "ratio",
-    "ci_low", "ci_high", "t", "dof", "p_value", "effect_size", "effect_label", "power",
+    "ci_low", "ci_high", "ci_method", "t", "dof", "p_value", "effect_size", "effect_label", "power",
     "n_for_power_95", "ks_stat", "ks_p_value", "note",
 ]  # fmt: skip
 
@@ -88,14 +88,14 @@ def _mean_difference(a, b, axis):
     return np.mean(b, axis=axis) - np.mean(a, axis=axis)
 
 
-def _n_for_power(d: float) -> float:
-    """Units per group for power 0.95 (two-sided, alpha .05); NaN when undefined."""
+def _n_for_power(d: float, alpha: float = ALPHA) -> float:
+    """Units per group for power 0.95 (two-sided, level ``alpha``); NaN when undefined."""
     if not np.isfinite(d) or d == 0:
         return np.nan
     # pingouin's solver needs n > 2; a huge effect is already detected with 2 per group.
-    if pg.power_ttest2n(nx=2, ny=2, d=d, alpha=ALPHA) >= TARGET_POWER:
+    if pg.power_ttest2n(nx=2, ny=2, d=d, alpha=alpha) >= TARGET_POWER:
         return 2.0
-    needed = pg.power_ttest(d=d, power=TARGET_POWER, alpha=ALPHA)
+    needed = pg.power_ttest(d=d, power=TARGET_POWER, alpha=alpha)
     return float(math.ceil(needed)) if np.isfinite(needed) else np.nan
 
 
@@ -106,10 +106,13 @@ def compare_groups(
     n_resamples: int = 2000,
     seed: int = 0,
     confidence: float = 0.95,
+    alpha: float = ALPHA,
 ) -> dict:
     """All statistics of :data:`COLUMNS` for two samples (one value per unit).
 
-    ``estimate = mean(b) - mean(a)``; d, t and the CI share its sign. Non-finite values
+    ``estimate = mean(b) - mean(a)``; d, t and the CI share its sign. ``alpha`` is the
+    test level of ``power`` and ``n_for_power_95`` (the stats stage passes
+    ``params.stats.alpha``). Non-finite values
     are dropped first. Fewer than 2 units in a group, or no variance in either group,
     gives NaN tests and a ``note`` saying why.
 
@@ -123,7 +126,8 @@ def compare_groups(
     dropped = int((~np.isfinite(a)).sum() + (~np.isfinite(b)).sum())
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     row: dict = dict.fromkeys(COLUMNS, np.nan)
-    row.update(test="welch_t", contrast="b - a", n_a=len(a), n_b=len(b), effect_label="undefined")
+    row.update(test="welch_t", contrast="b - a", n_a=len(a), n_b=len(b), effect_label="undefined",
+               ci_method="none")  # fmt: skip
     notes = [f"{dropped} non-finite units dropped"] if dropped else []
     if len(a):
         row.update(mean_a=float(a.mean()), sd_a=float(a.std(ddof=1)) if len(a) > 1 else np.nan)
@@ -146,14 +150,15 @@ def compare_groups(
     low, high, method = bootstrap_ci(
         (a, b), _mean_difference, n_resamples=n_resamples, seed=seed, confidence=confidence
     )
-    if method != "BCa":
-        notes.append(f"{method} bootstrap CI (BCa degenerate)")
+    if method == "percentile":
+        notes.append("percentile bootstrap CI (BCa degenerate)")
     ks = stats.ks_2samp(a, b)
     row.update(
-        ci_low=low, ci_high=high, t=float(welch.statistic), dof=float(welch.df),
+        ci_low=low, ci_high=high, ci_method=f"{method} bootstrap over units" if method != "none"
+        else "none", t=float(welch.statistic), dof=float(welch.df),
         p_value=float(welch.pvalue), effect_size=d, effect_label=cohen_label(d),
-        power=float(pg.power_ttest2n(nx=len(a), ny=len(b), d=d, alpha=ALPHA)),
-        n_for_power_95=_n_for_power(d), ks_stat=float(ks.statistic),
+        power=float(pg.power_ttest2n(nx=len(a), ny=len(b), d=d, alpha=alpha)),
+        n_for_power_95=_n_for_power(d, alpha), ks_stat=float(ks.statistic),
         ks_p_value=float(ks.pvalue), note="; ".join(notes),
     )  # fmt: skip
     return row
@@ -176,6 +181,7 @@ def compare_datasets(
     n_resamples: int = 2000,
     seed: int = 0,
     confidence: float = 0.95,
+    alpha: float = ALPHA,
 ) -> pd.DataFrame:
     """Compare ``groups[1]`` against ``groups[0]`` within each combination of ``by``.
 
@@ -192,6 +198,7 @@ def compare_datasets(
         several seeds, an image's values are averaged over the seeds' models);
         ``"seed"``: model-level claims, one value per independently trained model.
     n_resamples, seed, confidence : bootstrap settings (``seed`` seeds the resampling).
+    alpha : test level for ``power`` and ``n_for_power_95``.
 
     Returns
     -------
@@ -200,11 +207,13 @@ def compare_datasets(
     - ``test``: ``"welch_t"``; ``contrast``: e.g. ``"natural - synthetic"``
     - ``n_a, n_b``: units per group; ``mean_a, sd_a, mean_b, sd_b`` (SD with ddof=1)
     - ``estimate``: mean_b - mean_a; ``ratio``: mean_b / mean_a (NaN if mean_a == 0)
-    - ``ci_low, ci_high``: bootstrap CI of the estimate (BCa, see :func:`bootstrap_ci`)
+    - ``ci_low, ci_high``: bootstrap CI of the estimate (BCa, see :func:`bootstrap_ci`);
+      ``ci_method``: how it was obtained (``"BCa bootstrap over units"``, the percentile
+      fallback, or ``"none"``)
     - ``t, dof, p_value``: Welch's unequal-variance t-test (scipy), two-sided
     - ``effect_size``: Cohen's d with pooled SD (pingouin), sign of the estimate;
       ``effect_label``: :func:`cohen_label`
-    - ``power``: achieved power of the two-sided Welch test at alpha .05 for this d and
+    - ``power``: achieved power of the two-sided Welch test at level ``alpha`` for this d and
       these n (pingouin ``power_ttest2n``); ``n_for_power_95``: units per group for
       power 0.95 (pingouin ``power_ttest``, ceil; NaN when d is 0 or undefined)
     - ``ks_stat, ks_p_value``: two-sample Kolmogorov-Smirnov test (scipy)
@@ -246,7 +255,8 @@ def compare_datasets(
         key = key if isinstance(key, tuple) else (key,)
         a = part.loc[part[between] == first, dv].to_numpy()
         b = part.loc[part[between] == second, dv].to_numpy()
-        row = compare_groups(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence)
+        row = compare_groups(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence,
+                             alpha=alpha)  # fmt: skip
         row["contrast"] = f"{second} - {first}"
         out.append({**dict(zip(by, key, strict=True)), **row})
     table = pd.DataFrame(out, columns=[*by, *COLUMNS])

@@ -1,23 +1,27 @@
 """The paper's Tables 1-4, computed from the tidy analysis tables, and a Markdown writer.
 
-With one training seed the statistical unit is the image and the model is fixed: the
-tables then speak about this model's behaviour on these images, not about training runs.
-With several seeds pass ``unit="seed"`` for model-level claims. Every table records its
-unit in ``attrs["unit_note"]``, which :func:`to_markdown` prints under the table.
+Tables 1 and 4 compare the datasets at two units, one row each (column ``unit``): the
+image (each image's values averaged over the seeds' models; about these models on these
+images) and the training seed (one mean per trained model, hierarchical bootstrap; about
+training runs, which is what a claim about a dataset needs). With one seed the seed rows
+say that no seed-level inference exists. Every table records its unit in
+``attrs["unit_note"]``, which :func:`to_markdown` prints under the table.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from diffusion_circuits.stats.compare import bootstrap_ci, compare_datasets
+from diffusion_circuits.stats.compare import ALPHA, bootstrap_ci
 from diffusion_circuits.stats.corrections import adjust_family
+from diffusion_circuits.stats.hierarchical import compare_by_unit
+from diffusion_circuits.stats.markdown import to_markdown
 
 __all__ = [
     "GROUP_ORDER",
+    "ROLE_LABELS",
+    "ROLE_TEST_COLUMNS",
     "unit_note",
     "table1_circuit_complexity",
     "table2_head_specialisation",
@@ -31,15 +35,27 @@ GROUP_ORDER = (
     "decoder_early", "decoder_middle", "decoder_late",
 )  # fmt: skip
 
+# Head-role labels (analysis/roles.py): "semantic" is never assigned on either dataset.
+ROLE_LABELS = ("global", "edge", "texture", "semantic", "none", "undetermined")
+# Optional columns of the head-roles table shown beside the label in Table 2.
+ROLE_TEST_COLUMNS = ("role_candidate", "role_score", "null_threshold", "p_value",
+                     "semantic_score", "semantic_part", "semantic_p_value")  # fmt: skip
+
 TABLE1_COLUMNS = [
-    "timestep", "n_a", "n_b", "mean_a", "sd_a", "mean_b", "sd_b", "ratio", "estimate",
-    "ci_low", "ci_high", "effect_size", "effect_label", "power", "p_value", "p_bonferroni",
-    "p_holm", "significant", "note",
+    "timestep", "unit", "n_a", "n_b", "mean_a", "sd_a", "mean_b", "sd_b", "ratio", "estimate",
+    "ci_low", "ci_high", "ci_method", "effect_size", "effect_label", "power", "d_for_power_80",
+    "p_value", "p_bonferroni", "p_holm", "significant", "note",
 ]  # fmt: skip
 
 
 def unit_note(unit: str) -> str:
     """One line saying what the statistical unit of a table is."""
+    if unit == "image and seed":
+        return (
+            "unit: image rows test these models on these images; seed rows test training "
+            "runs (per-seed means, hierarchical bootstrap CI) and are the ones that speak "
+            "about a dataset; Holm within each unit"
+        )
     if unit == "seed":
         return "unit: training seed (model-level comparison across independently trained models)"
     if unit == "image_id":
@@ -70,35 +86,54 @@ def _select(df: pd.DataFrame, column: str, allowed, what: str) -> pd.DataFrame:
     return rows
 
 
-def table1_circuit_complexity(
-    circuit_df: pd.DataFrame, *, unit: str = "image_id", **compare_kwargs
-) -> pd.DataFrame:
-    """Table 1: circuit complexity per timestep, natural vs synthetic.
+def _by_unit(rows: pd.DataFrame, by: list[str], image: str, *, alpha: float = ALPHA,
+             **compare_kwargs) -> pd.DataFrame:  # fmt: skip
+    """compare_by_unit, Holm at level ``alpha`` within each unit; no ``seed``: one model each."""
+    if "seed" not in rows.columns:
+        rows = rows.assign(seed=0)
+    table = compare_by_unit(rows, by=by, image=image, alpha=alpha, **compare_kwargs)
+    attrs = dict(table.attrs)
+    table = adjust_family(table, family="unit", alpha=alpha)
+    table.attrs.update(attrs)
+    return table
 
-    Uses the rows with ``metric == "circuit_complexity"``; ``compare_kwargs`` go to
-    :func:`compare_datasets` (``groups``, ``n_resamples``, ``seed``, ``confidence``).
+
+def table1_circuit_complexity(
+    circuit_df: pd.DataFrame, *, image: str = "image_id", **compare_kwargs
+) -> pd.DataFrame:
+    """Table 1: circuit complexity per timestep, natural vs synthetic, per unit.
+
+    Uses the rows with ``metric == "circuit_complexity"`` (and ``component_type ==
+    "all"`` when that column exists); ``compare_kwargs`` go to
+    :func:`~diffusion_circuits.stats.hierarchical.compare_by_unit` (``groups``,
+    ``n_resamples``, ``seed``, ``confidence``, ``alpha``: the level of ``significant``).
 
     Returns
     -------
-    One row per timestep: ``timestep, n_a, n_b, mean_a, sd_a, mean_b, sd_b`` (a =
-    synthetic, b = natural), ``ratio`` (mean_b / mean_a, the paper's "Ratio"),
-    ``estimate`` (mean_b - mean_a) with bootstrap ``ci_low, ci_high``, ``effect_size``
-    (Cohen's d), ``effect_label``, ``power``, ``p_value`` (Welch), ``p_bonferroni`` and
-    ``p_holm`` over the timesteps of the table, ``significant`` (Holm, alpha .05), ``note``.
+    Two rows per timestep (``unit`` image, then seed): ``timestep, unit, n_a, n_b,
+    mean_a, sd_a, mean_b, sd_b`` (a = synthetic, b = natural; n counts the unit),
+    ``ratio`` (mean_b / mean_a, the paper's "Ratio"), ``estimate`` (mean_b - mean_a)
+    with bootstrap ``ci_low, ci_high`` and ``ci_method``, ``effect_size`` (Cohen's d),
+    ``effect_label``, ``power``, ``d_for_power_80``, ``p_value`` (Welch),
+    ``p_bonferroni`` and ``p_holm`` over the timesteps of one unit, ``significant``
+    (Holm p < alpha), ``note``.
 
     Examples
     --------
     >>> df = pd.DataFrame({"dataset": ["synthetic"] * 3 + ["natural"] * 3,
     ...     "image_id": [0, 1, 2, 0, 1, 2], "timestep": 100, "metric": "circuit_complexity",
     ...     "value": [0.1, 0.2, 0.3, 0.2, 0.3, 0.4]})
-    >>> table1_circuit_complexity(df, n_resamples=100)[["timestep", "ratio"]].round(2)
-       timestep  ratio
-    0       100    1.5
+    >>> table1_circuit_complexity(df, n_resamples=100)[["timestep", "unit", "ratio"]].round(2)
+       timestep   unit  ratio
+    0       100  image    1.5
+    1       100   seed    1.5
     """
     _check_columns(circuit_df, ["metric", "timestep"], "circuit table")
     rows = _select(circuit_df, "metric", ["circuit_complexity"], "table 1")
-    table = adjust_family(compare_datasets(rows, by=["timestep"], unit=unit, **compare_kwargs))
-    return _finish(table[TABLE1_COLUMNS], unit, groups=table.attrs["groups"],
+    if "component_type" in rows.columns:
+        rows = _select(rows, "component_type", ["all"], "table 1")
+    table = _by_unit(rows, ["timestep"], image, **compare_kwargs)
+    return _finish(table[TABLE1_COLUMNS], "image and seed", groups=table.attrs["groups"],
                    confidence=table.attrs["confidence"])  # fmt: skip
 
 
@@ -115,9 +150,12 @@ def table2_head_specialisation(
     ----------
     attention_df : tidy attention table (``dataset, hook, head, metric, value`` and the
         unit column; ``metric`` in ``entropy`` (bits), ``specialisation``).
-    roles_df : ``hook, head, role, edge_score, texture_score, semantic_score`` (and
-        ``semantic_part``); with a ``dataset`` column when roles differ per dataset and a
-        ``seed`` column when several models were trained per dataset.
+    roles_df : ``hook, head, role, edge_score, texture_score`` and, where present, the
+        role test (``role_score, null_threshold, p_value``) and the descriptive semantic
+        columns (``semantic_score, semantic_part, semantic_p_value``; NaN without part
+        masks); with a ``dataset`` column when roles differ per dataset and a ``seed``
+        column when several models were trained per dataset. ``role`` is one of global,
+        edge, texture, none (no positive score beats the null), undetermined.
     unit : rows are averaged per unit first (over timesteps unless ``timestep`` is given),
         then summarised over units. Heads belong to one trained model, so the unit must
         be an image-level column, not the seed.
@@ -127,8 +165,10 @@ def table2_head_specialisation(
     -------
     One row per dataset (and seed, when several) and head: ``dataset, hook,
     [layer_group], head, role, n`` (units), ``entropy_mean, entropy_sd`` (bits),
-    ``specialisation_mean, specialisation_sd``, ``edge_score, texture_score,
-    semantic_score`` [, ``semantic_part``].
+    ``specialisation_mean, specialisation_sd``, ``edge_score, texture_score`` and the
+    optional columns of ``roles_df`` present (:data:`ROLE_TEST_COLUMNS`). ``attrs``
+    ``role_counts`` counts heads per label (every label of :data:`ROLE_LABELS`, zeros
+    included, so an absent ``semantic`` shows as 0).
 
     Examples
     --------
@@ -141,9 +181,12 @@ def table2_head_specialisation(
        role  n  entropy_mean  specialisation_mean
     0  edge  2           3.0                  0.4
     """
-    scores = ["role", "edge_score", "texture_score", "semantic_score"]
+    scores = ["role", "edge_score", "texture_score"]
     _check_columns(attention_df, ["dataset", "hook", "head", "metric", "value", unit], "attention table")  # fmt: skip
     _check_columns(roles_df, ["hook", "head", *scores], "roles table")
+    unknown = sorted(set(roles_df["role"].dropna()) - set(ROLE_LABELS))
+    if unknown:
+        raise ValueError(f"roles table has unknown role label(s) {unknown}; expected {list(ROLE_LABELS)}")  # fmt: skip
     rows = _select(attention_df, "metric", ["entropy", "specialisation"], "table 2")
     if timestep is not None:
         _check_columns(rows, ["timestep"], "attention table")
@@ -162,7 +205,7 @@ def table2_head_specialisation(
     role_columns = [*role_keys, "hook", "head"]
     if roles_df.duplicated(role_columns).any():
         raise ValueError(f"roles table has several rows per {role_columns}; add the dataset/seed column")  # fmt: skip
-    extra = [c for c in ("semantic_part",) if c in roles_df.columns]
+    extra = [c for c in ROLE_TEST_COLUMNS if c in roles_df.columns]
     table = summary.merge(roles_df[[*role_columns, *scores, *extra]], on=role_columns, how="left")
     group = []
     if "layer_group" in rows.columns:
@@ -175,7 +218,16 @@ def table2_head_specialisation(
     table = table.reindex(columns=columns).sort_values(
         keys, key=lambda s: s.map(lambda v: (order.get(v, 2), v)) if s.name == "dataset" else s
     )
-    return _finish(table, unit, timestep=timestep)
+    counts = roles_df.drop_duplicates(role_columns)["role"].value_counts()
+    role_counts = {r: int(counts.get(r, 0)) for r in ROLE_LABELS}
+    out = _finish(table, unit, timestep=timestep, role_counts=role_counts)
+    out.attrs["unit_note"] += (
+        "; heads per role: "
+        + ", ".join(f"{r} {n}" for r, n in role_counts.items())
+        + " (a role needs a positive mean score that beats the image-permutation null: "
+        "p_value < analyze.role_alpha; 'none' otherwise)"
+    )
+    return out
 
 
 def table3_layer_ablation(
@@ -202,7 +254,9 @@ def table3_layer_ablation(
     layer_group, n`` (units), ``mse_base, mse_ablated`` (means over units), ``impact``
     (mean of the per-unit impacts I = (MSE_int - MSE_base) / MSE_base), ``impact_sd``,
     ``ci_low, ci_high`` (bootstrap CI of the mean impact), ``rank`` (1 = largest mean
-    impact; ties share the smallest rank).
+    impact; ties share the smallest rank), ``output_constant`` (the ablated model's
+    prediction no longer depends on the input: its impact measures accuracy, not a
+    circuit; False when the table has no such column).
 
     Examples
     --------
@@ -234,6 +288,8 @@ def table3_layer_ablation(
         index=["target", unit], columns="metric", values="value", aggfunc="mean"
     )
     wide = wide.reindex(columns=["mse_base", "mse_int", "impact"])
+    constant = (rows.groupby("target")["output_constant"].any() if "output_constant" in rows.columns
+                else pd.Series(dtype=bool))  # fmt: skip
     targets = wide.index.get_level_values("target").unique()
     order = [g for g in GROUP_ORDER if g in targets] + sorted(set(targets) - set(GROUP_ORDER))
     out = []
@@ -252,6 +308,7 @@ def table3_layer_ablation(
             "impact": impact.mean() if len(impact) else np.nan,
             "impact_sd": impact.std(ddof=1) if len(impact) > 1 else np.nan,
             "ci_low": low, "ci_high": high,
+            "output_constant": bool(constant.get(group, False)),
         })  # fmt: skip
     table = pd.DataFrame(out)
     table["rank"] = table["impact"].rank(ascending=False, method="min").astype("Int64")
@@ -259,7 +316,11 @@ def table3_layer_ablation(
 
 
 def table4_cross_dataset(
-    frames: dict[str, pd.DataFrame], *, unit: str = "image_id", **compare_kwargs
+    frames: dict[str, pd.DataFrame],
+    *,
+    image: str = "image_id",
+    alpha: float = ALPHA,
+    **compare_kwargs,
 ) -> pd.DataFrame:
     """Table 4: one natural-vs-synthetic comparison per metric, pooled per unit.
 
@@ -268,141 +329,39 @@ def table4_cross_dataset(
     frames : label -> tidy table already filtered to that metric, e.g.
         ``{"circuit_complexity": ..., "attention_entropy": ..., "feature_complexity": ...,
         "intervention_impact": ...}`` (feature complexity is the paper's "feature
-        hierarchy"). Rows are averaged per unit over timesteps, hooks and heads.
-    unit, compare_kwargs : passed to :func:`compare_datasets`.
+        hierarchy"). Rows are averaged per image (and seed) over timesteps, hooks, heads.
+        A frame's ``attrs["note"]`` (e.g. which output-constant runs the pooled
+        intervention impact leaves out) is added to its rows' ``note`` and to the table's
+        ``unit_note``.
+    image, compare_kwargs : passed to
+        :func:`~diffusion_circuits.stats.hierarchical.compare_by_unit`.
+    alpha : level of ``significant`` and of the power columns.
 
     Returns
     -------
-    ``metric`` (the label), then the :func:`compare_datasets` columns, then
-    ``p_bonferroni``, ``p_holm`` and ``significant`` over the family of these rows.
+    Two rows per metric (``unit`` image, then seed): ``metric`` (the label), ``unit``,
+    then the other :func:`compare_by_unit` columns, then ``p_bonferroni``, ``p_holm`` and
+    ``significant`` over the metrics of one unit.
     """
     if not frames:
         raise ValueError("table 4 needs at least one metric frame")
-    rows = []
+    rows, notes = [], []
     for label, frame in frames.items():
         if "metric" in frame.columns and frame["metric"].nunique() > 1:
             raise ValueError(f"table 4: frame {label!r} holds several metrics {sorted(frame['metric'].unique())}; filter it to one")  # fmt: skip
         pooled = frame.assign(metric=label)
-        rows.append(compare_datasets(pooled, by=["metric"], unit=unit, **compare_kwargs))
+        if "seed" not in pooled.columns:
+            pooled = pooled.assign(seed=0)
+        row = compare_by_unit(pooled, by=["metric"], image=image, alpha=alpha, **compare_kwargs)
+        if frame.attrs.get("note"):
+            notes.append(f"{label}: {frame.attrs['note']}")
+            row["note"] = [f"{n}; {frame.attrs['note']}" if n else frame.attrs["note"]
+                           for n in row["note"].fillna("")]  # fmt: skip
+        rows.append(row)
     attrs = dict(rows[0].attrs)
-    table = adjust_family(pd.concat(rows, ignore_index=True))
-    return _finish(table, unit, groups=attrs["groups"], confidence=attrs["confidence"])
-
-
-# ---- Markdown -------------------------------------------------------------------------
-
-P_COLUMNS = ("p_value", "ks_p_value")
-
-
-def _is_missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def _number(value) -> str:
-    """4 significant digits; integral values without decimals; NA for missing."""
-    if _is_missing(value):
-        return "NA"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, str):
-        return value.replace("|", "\\|")
-    value = float(value)
-    if abs(value) < 1e9 and (value.is_integer() or abs(value) >= 1e4):
-        return f"{value:.0f}"  # counts, ranks, timesteps; large values without exponent
-    return f"{value:.4g}"
-
-
-def _p(value) -> str:
-    if _is_missing(value):
-        return "NA"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def _mean_sd(mean, sd) -> str:
-    """SD to 2 significant digits and the mean to the same decimals (0.1100 ± 0.0080)."""
-    if _is_missing(mean) or _is_missing(sd) or not math.isfinite(sd) or sd <= 0:
-        return _number(mean)
-    decimals = min(max(0, 1 - math.floor(math.log10(sd))), 12)
-    return f"{mean:.{decimals}f} ± {sd:.{decimals}f}"
-
-
-def _pairs(columns, groups) -> list[tuple[str, str, str]]:
-    """(mean column, sd column, header) for mean_a/sd_a and x_mean/x_sd pairs."""
-    found = []
-    for column in columns:
-        if column.startswith("mean_") and f"sd_{column[5:]}" in columns:
-            suffix = column[5:]
-            name = {"a": groups[0], "b": groups[1]}.get(suffix, suffix) if groups else suffix
-            found.append((column, f"sd_{suffix}", f"{name} (mean ± sd)"))
-        elif column.endswith("_mean") and f"{column[:-5]}_sd" in columns:
-            found.append((column, f"{column[:-5]}_sd", f"{column[:-5]} (mean ± sd)"))
-    return found
-
-
-def to_markdown(table: pd.DataFrame, caption: str, note: str | None = None, *, columns=None) -> str:
-    """A GitHub pipe table with a bold caption line and notes under it.
-
-    Means and SDs become one "mean ± sd" column (a/b named after ``attrs["groups"]``),
-    ``ci_low``/``ci_high`` one "[lo, hi]" column, p-values show 3 decimals or "<0.001",
-    other numbers 4 significant digits, booleans yes/no, missing values "NA". A constant
-    ``test`` or ``contrast`` column, ``note`` and ``attrs["unit_note"]`` go under the
-    table; an all-empty ``note`` column is left out. ``columns`` selects columns first.
-
-    Examples
-    --------
-    >>> t = pd.DataFrame({"timestep": [100], "mean_a": [0.1104], "sd_a": [0.0081],
-    ...     "ci_low": [0.00123], "ci_high": [0.0156], "p_value": [0.0004]})
-    >>> print(to_markdown(t, "Table 1", "toy"))
-    **Table 1**
-    <BLANKLINE>
-    | timestep | a (mean ± sd) | 95% CI | p_value |
-    |---:|---:|---:|---:|
-    | 100 | 0.1104 ± 0.0081 | [0.00123, 0.0156] | <0.001 |
-    <BLANKLINE>
-    _toy_
-    <BLANKLINE>
-    """
-    shown = (table if columns is None else table[list(columns)]).reset_index(drop=True)
-    groups = table.attrs.get("groups")
-    footer = [note] if note else []
-    for column in ("test", "contrast"):
-        if column in shown.columns and shown[column].nunique(dropna=False) == 1:
-            footer.append(f"{column}: {shown[column].iloc[0]}")
-            shown = shown.drop(columns=column)
-    if table.attrs.get("unit_note"):
-        footer.append(table.attrs["unit_note"])
-    cells: dict[str, list[str]] = {}
-    numeric: set[str] = set()
-    pairs = {mean: (sd, header) for mean, sd, header in _pairs(list(shown.columns), groups)}
-    skip = {sd for sd, _ in pairs.values()} | {"ci_high"}
-    level = round(100 * table.attrs.get("confidence", 0.95))
-    for column in shown.columns:
-        values = shown[column].tolist()
-        if column in skip or (column == "note" and not any(map(bool, values))):
-            continue
-        if column in pairs:
-            sd, header = pairs[column]
-            cells[header] = [_mean_sd(m, s) for m, s in zip(values, shown[sd], strict=True)]
-            numeric.add(header)
-        elif column == "ci_low" and "ci_high" in shown.columns:
-            header = f"{level}% CI"
-            cells[header] = [f"[{_number(lo)}, {_number(hi)}]"
-                             for lo, hi in zip(values, shown["ci_high"], strict=True)]  # fmt: skip
-            numeric.add(header)
-        elif column in P_COLUMNS or column.startswith("p_"):
-            cells[column] = [_p(v) for v in values]
-            numeric.add(column)
-        else:
-            cells[column] = [_number(v) for v in values]
-            if pd.api.types.is_numeric_dtype(shown[column]) and not pd.api.types.is_bool_dtype(
-                shown[column]
-            ):
-                numeric.add(column)
-    headers = list(cells)
-    lines = [f"**{caption}**", "", "| " + " | ".join(headers) + " |",
-             "|" + "|".join("---:" if h in numeric else "---" for h in headers) + "|"]  # fmt: skip
-    lines += ["| " + " | ".join(row) + " |" for row in zip(*cells.values(), strict=True)]
-    if footer:
-        for line in footer:  # one paragraph each: adjacent lines would run together
-            lines += ["", f"_{line}_"]
-    return "\n".join(lines) + "\n"
+    table = adjust_family(pd.concat(rows, ignore_index=True), family="unit", alpha=alpha)
+    table = table[["metric", "unit", *[c for c in table.columns if c not in ("metric", "unit")]]]
+    out = _finish(table, "image and seed", groups=attrs["groups"], confidence=attrs["confidence"])
+    if notes:
+        out.attrs["unit_note"] = "; ".join([out.attrs["unit_note"], *notes])
+    return out

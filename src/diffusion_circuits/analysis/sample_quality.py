@@ -1,0 +1,172 @@
+"""Sample quality of a trained model: k-NN precision/recall/density/coverage and attribute
+fidelity, in the feature space of a network trained on the dataset's training images."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from diffusion_circuits.data.faceset import FaceSet
+from diffusion_circuits.data.store import heldout_originals
+from diffusion_circuits.io import atomic_dir, read_json, write_json
+from diffusion_circuits.metrics.sample_quality import precision_recall_density_coverage
+from diffusion_circuits.model.feature_net import (
+    FeatureNet,
+    LabelSpace,
+    label_space,
+    train_feature_net,
+)
+from diffusion_circuits.model.noise import images_to_tensor
+
+__all__ = [
+    "FeatureSpace",
+    "fit_feature_space",
+    "load_feature_space",
+    "save_feature_space",
+    "quality_scores",
+    "attribute_fidelity",
+    "ceiling_images",
+]
+
+
+class FeatureSpace:
+    """A trained :class:`FeatureNet` with its label space."""
+
+    def __init__(self, net: FeatureNet, space: LabelSpace):
+        self.net, self.space = net, space
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        return torch.cat(
+            [self.net.features(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        ).numpy()
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 256) -> pd.DataFrame:
+        """Predicted class of every head, one row per image (class values, not indices)."""
+        logits = [self.net(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return pd.DataFrame(
+            {
+                name: np.asarray(classes, dtype=object)[
+                    torch.cat([chunk[name] for chunk in logits]).argmax(1).numpy()
+                ]
+                for name, classes in self.space.heads.items()
+            }
+        )
+
+
+def _split(faces: FaceSet, channels: int):
+    train = faces.attributes["split"].to_numpy() == "train"
+    heldout = heldout_originals(faces.attributes)
+    position = heldout.index.to_numpy()
+    return (
+        images_to_tensor(faces.images[train], channels),
+        faces.attributes[train].reset_index(drop=True),
+        images_to_tensor(faces.images[position], channels),
+        heldout.reset_index(drop=True),
+    )
+
+
+def fit_feature_space(
+    faces: FaceSet, channels: int, steps: int, batch_size: int, seed: int = 0
+) -> tuple[FeatureSpace, dict]:
+    """Train the feature network on the training split; return it and its held-out accuracy.
+
+    The held-out accuracy is per attribute head (fraction of held-out sources whose
+    attribute is predicted right, beside the majority-class rate: the classifier's null);
+    an identity network has no held-out classes, so none is reported for it.
+    """
+    x_train, train_attributes, x_heldout, heldout_attributes = _split(faces, channels)
+    space = label_space(train_attributes)
+    net = train_feature_net(
+        x_train, space.encode(train_attributes), space, steps, batch_size, seed=seed
+    )
+    feature_space = FeatureSpace(net, space)
+    report: dict = {"label_space": space.kind, "n_train_images": len(x_train)}
+    if space.kind == "attributes":
+        predicted = feature_space.predict(x_heldout)
+        report["heldout_accuracy"] = {
+            name: float((predicted[name].to_numpy() == heldout_attributes[name].to_numpy()).mean())
+            for name in space.heads
+        }
+        report["heldout_majority_rate"] = {
+            name: float(heldout_attributes[name].value_counts(normalize=True).iloc[0])
+            for name in space.heads
+        }
+    return feature_space, report
+
+
+def save_feature_space(feature_space: FeatureSpace, folder: str | Path) -> None:
+    with atomic_dir(folder) as tmp:
+        torch.save(feature_space.net.state_dict(), Path(tmp) / "weights.pt")
+        write_json(
+            {
+                **asdict(feature_space.space),
+                "in_channels": feature_space.net.encoder[0].in_channels,
+            },
+            Path(tmp) / "label_space.json",
+        )
+
+
+def load_feature_space(folder: str | Path) -> FeatureSpace:
+    folder = Path(folder)
+    meta = read_json(folder / "label_space.json")
+    space = LabelSpace(meta["kind"], meta["heads"])
+    net = FeatureNet(meta["in_channels"], {name: len(c) for name, c in space.heads.items()})
+    net.load_state_dict(torch.load(folder / "weights.pt", weights_only=True))
+    return FeatureSpace(net.eval(), space)
+
+
+def ceiling_images(faces: FaceSet, channels: int, n: int, seed: int) -> torch.Tensor:
+    """``n`` training images drawn at random: the "fake" set of the real-vs-real ceiling."""
+    x_train, *_ = _split(faces, channels)
+    order = np.random.default_rng(seed).permutation(len(x_train))[:n]
+    return x_train[torch.from_numpy(np.sort(order))]
+
+
+def quality_scores(
+    feature_space: FeatureSpace, faces: FaceSet, candidates: torch.Tensor, channels: int, k: int
+) -> dict[str, float]:
+    """Precision, recall, density and coverage of ``candidates`` against the held-out sources."""
+    _, _, x_heldout, _ = _split(faces, channels)
+    return precision_recall_density_coverage(
+        feature_space.features(x_heldout), feature_space.features(candidates), k=k
+    )
+
+
+def attribute_fidelity(
+    feature_space: FeatureSpace, faces: FaceSet, samples: torch.Tensor, channels: int
+) -> pd.DataFrame:
+    """Attribute frequencies: training data (true labels), held-out real and samples (predicted).
+
+    Returns one row per attribute value with ``attribute, value, data_frequency,
+    heldout_predicted_frequency, sample_frequency, difference`` (sample minus data). The
+    held-out column shows what the classifier's own errors do to a real distribution.
+    """
+    if feature_space.space.kind != "attributes":
+        return pd.DataFrame()
+    _, train_attributes, x_heldout, _ = _split(faces, channels)
+    on_samples = feature_space.predict(samples)
+    on_heldout = feature_space.predict(x_heldout)
+    rows = []
+    for name, classes in feature_space.space.heads.items():
+        data = train_attributes[name].value_counts(normalize=True)
+        sample = on_samples[name].value_counts(normalize=True)
+        heldout = on_heldout[name].value_counts(normalize=True)
+        for value in classes:
+            rows.append(
+                {
+                    "attribute": name,
+                    "value": str(value),
+                    "data_frequency": float(data.get(value, 0.0)),
+                    "heldout_predicted_frequency": float(heldout.get(value, 0.0)),
+                    "sample_frequency": float(sample.get(value, 0.0)),
+                }
+            )
+    table = pd.DataFrame(rows)
+    table["difference"] = table["sample_frequency"] - table["data_frequency"]
+    return table

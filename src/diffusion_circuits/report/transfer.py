@@ -1,0 +1,126 @@
+"""Cross-dataset measurements against their controls: transferability and circuit robustness.
+
+Both are quantities of a pair of trained models (one per dataset and seed). Their intervals
+are over the statistical unit only (docs/METRICS.md): the cross_dataset stage's image
+bootstrap for one seed's CKA, and, with several seeds, a percentile bootstrap over the
+per-seed values (:func:`~diffusion_circuits.stats.hierarchical.hierarchical_mean_ci` with
+one value per seed). No interval is ever taken over hooks, timesteps or cells.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from diffusion_circuits.report.context import ReportInputs, unit_of
+from diffusion_circuits.report.verdict import Measurement
+from diffusion_circuits.stats.hierarchical import hierarchical_mean_ci
+from diffusion_circuits.stats.study import all_components
+
+__all__ = [
+    "CKA_CI",
+    "SEED_CI",
+    "cross_accuracy",
+    "per_seed_mean",
+    "robustness",
+    "transferability",
+]
+
+SEED_CI = "percentile bootstrap over seeds (one value per trained pair)"
+CKA_CI = "basic bootstrap over images (CKA recomputed per resample, cross_dataset stage)"
+
+
+def _require(frame: pd.DataFrame, columns, what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} lacks column(s) {missing}; it has {list(frame.columns)}")
+
+
+def per_seed_mean(ctx: ReportInputs, values: pd.Series, *, scale: float = 100.0,
+                  ci: tuple[float, float] | None = None, ci_method: str = "") -> Measurement:  # fmt: skip
+    """Mean over seeds of per-seed values (index: seed), with a CI over the unit.
+
+    Seed unit (two or more seeds in scope): percentile bootstrap over the per-seed values.
+    Otherwise ``ci`` (an interval over images for the one seed, or None: no CI).
+    """
+    values = values.dropna()
+    if values.empty:
+        return Measurement(np.nan, comparable=False, reason="no measurement")
+    estimate = float(values.mean()) * scale
+    if unit_of(ctx) == "seed":
+        if np.ptp(values.to_numpy()) == 0:
+            return Measurement(estimate, unit="seed")
+        _, low, high = hierarchical_mean_ci([np.array([v]) for v in values], seed=ctx.seed,
+                                            n_resamples=ctx.n_resamples,
+                                            confidence=ctx.confidence)  # fmt: skip
+        return Measurement(estimate, low * scale, high * scale, unit="seed", ci_method=SEED_CI)
+    if ci is None or len(values) != 1:
+        return Measurement(estimate, unit="image")
+    return Measurement(estimate, ci[0] * scale, ci[1] * scale, unit="image", ci_method=ci_method)
+
+
+def _by_seed(frame: pd.DataFrame, column: str = "value") -> pd.Series:
+    return (
+        frame.groupby("seed")[column].mean() if "seed" in frame.columns else frame[column].iloc[:1]
+    )
+
+
+def transferability(ctx: ReportInputs) -> Measurement:
+    """Feature transferability = ``cka_above_baseline`` (``cka_summary``, scope "all"), in %.
+
+    The raw CKA and the untrained-network baseline are given in ``reason``; with one seed
+    the interval is the stage's image bootstrap of the above-baseline value.
+    """
+    summary = ctx.cka_summary
+    _require(summary, ["scope", "metric", "value", "ci_low", "ci_high"], "cka_summary table")
+    rows = summary[summary["scope"] == "all"]
+    above = rows[rows["metric"] == "cka_above_baseline"]
+    if above.empty:
+        return Measurement(np.nan, comparable=False,
+                           reason="cka_summary has no cka_above_baseline row (scope all)")  # fmt: skip
+    first = above.iloc[0]
+    ours = per_seed_mean(ctx, _by_seed(above), ci=(first["ci_low"], first["ci_high"]),
+                         ci_method=CKA_CI)  # fmt: skip
+    raw, base = (_by_seed(rows[rows["metric"] == m]).mean() for m in ("cka", "cka_baseline"))
+    reason = (f"CKA above the untrained-network baseline: raw cka {100 * raw:.1f}% minus "
+              f"baseline {100 * base:.1f}% (averaged over hooks and timesteps, "
+              f"{above['seed'].nunique() if 'seed' in above.columns else 1} seed(s))")  # fmt: skip
+    return Measurement(ours.value, ours.ci_low, ours.ci_high, comparable=ours.comparable,
+                       reason=ours.reason or reason, unit=ours.unit, ci_method=ours.ci_method)  # fmt: skip
+
+
+def cross_accuracy(ctx: ReportInputs) -> Measurement:
+    """Cross-dataset accuracy ratio in %: mean over (model, timestep) cells per seed.
+
+    The stage's image-bootstrap intervals are per cell; an interval of their mean would
+    need the images, so only the seed unit gives a CI (never one over cells).
+    """
+    table = ctx.cross_summary
+    _require(table, ["value"], "cross-dataset summary table")
+    ours = per_seed_mean(ctx, _by_seed(table))
+    if ours.unit == "seed" or not ours.comparable:
+        return ours
+    return Measurement(ours.value, unit=ours.unit,
+                       reason="no interval: the per-(model, timestep) image intervals are "
+                       "not pooled, and none is taken over cells")  # fmt: skip
+
+
+def robustness(ctx: ReportInputs) -> Measurement:
+    """Circuit robustness: top-k overlap across datasets (all components), in %, with chance.
+
+    One value per seed (mean over timesteps); a set overlap has no image-level interval,
+    so only the seed unit gives a CI. ``reason`` gives the chance overlap beside it.
+    """
+    table = ctx.robustness
+    _require(table, ["comparison", "value", "chance"], "robustness table")
+    rows = all_components(table[table["comparison"] == "across_datasets"])
+    ours = per_seed_mean(ctx, _by_seed(rows))
+    if not ours.comparable:
+        return ours
+    chance = 100 * _by_seed(rows, "chance").mean()
+    reason = (f"top-k overlap of all components across datasets; chance (two random k-subsets) "
+              f"{chance:.1f}%, overlap minus chance {ours.value - chance:.1f} points"
+              + ("" if ours.unit == "seed" else "; no interval: a set overlap per timestep "
+                 "has no image-level interval"))  # fmt: skip
+    return Measurement(ours.value, ours.ci_low, ours.ci_high, reason=reason, unit=ours.unit,
+                       ci_method=ours.ci_method)  # fmt: skip

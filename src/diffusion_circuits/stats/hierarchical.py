@@ -1,0 +1,268 @@
+"""Seed-level inference: hierarchical bootstrap CIs and tests on per-seed means.
+
+A claim about a dataset or a model family (synthetic vs natural) is about training runs,
+so its unit is the training seed: the images of one model are repeated measurements of
+that model, not independent replications. The image-level result (see
+:func:`~diffusion_circuits.stats.compare.compare_datasets`) is kept beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pingouin as pg
+
+from diffusion_circuits.stats.compare import ALPHA, COLUMNS, compare_datasets, compare_groups
+
+__all__ = [
+    "BY_UNIT_COLUMNS",
+    "HIERARCHICAL",
+    "NO_SEED_INFERENCE",
+    "compare_by_unit",
+    "difference",
+    "hierarchical_bootstrap_ci",
+    "hierarchical_mean_ci",
+    "hierarchical_means",
+    "ratio",
+    "seed_level_comparison",
+]
+
+NO_SEED_INFERENCE = "one training seed per dataset: no seed-level inference exists"
+HIERARCHICAL = "hierarchical percentile bootstrap (seeds, then images within each seed)"
+# Columns added after COLUMNS by compare_by_unit.
+BY_UNIT_COLUMNS = ["unit", "n_seeds_a", "n_seeds_b", "d_for_power_80"]
+
+
+def difference(mean_a: np.ndarray, mean_b: np.ndarray) -> np.ndarray:
+    """``mean_b - mean_a`` (the contrast of every comparison)."""
+    return mean_b - mean_a
+
+
+def ratio(mean_a: np.ndarray, mean_b: np.ndarray) -> np.ndarray:
+    """``mean_b / mean_a`` (NaN where ``mean_a`` is 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(mean_a != 0, mean_b / np.where(mean_a != 0, mean_a, 1.0), np.nan)
+
+
+def _clean(seeds: Sequence[np.ndarray]) -> list[np.ndarray]:
+    values = [np.asarray(v, dtype=float) for v in seeds]
+    return [v[np.isfinite(v)] for v in values if np.isfinite(v).any()]
+
+
+def hierarchical_means(
+    seeds: Sequence[np.ndarray], n_resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Bootstrap distribution of a group mean, resampling seeds then images.
+
+    Each resample draws ``S`` seeds with replacement from the ``S`` seeds of the group,
+    then, for every drawn seed, its images with replacement; the resample's value is the
+    mean over the drawn seeds of each drawn seed's image mean (every seed weighs the
+    same, as in the test on per-seed means).
+
+    Parameters
+    ----------
+    seeds : one array of per-image values per seed (non-finite values dropped).
+    n_resamples : number of resamples R.
+    rng : the random generator (randomness is an argument).
+
+    Returns
+    -------
+    Array of R resampled group means.
+    """
+    seeds = _clean(seeds)
+    if not seeds:
+        raise ValueError("hierarchical bootstrap needs at least one seed with a finite value")
+    n_seeds = len(seeds)
+    drawn = rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
+    # Bootstrap mean of every seed for every (resample, slot); pick the drawn seed's.
+    slot_means = np.stack(
+        [v[rng.integers(0, len(v), size=(n_resamples, n_seeds, len(v)))].mean(axis=-1)
+         for v in seeds]
+    )  # fmt: skip
+    picked = np.take_along_axis(slot_means, drawn[None], axis=0)[0]
+    return picked.mean(axis=1)
+
+
+def hierarchical_mean_ci(
+    seeds: Sequence[np.ndarray],
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """``(estimate, low, high)`` for one group's mean: mean of per-seed means, percentile CI.
+
+    Examples
+    --------
+    >>> hierarchical_mean_ci([np.array([1.0, 1.0]), np.array([3.0])])
+    (2.0, 1.0, 3.0)
+    """
+    values = hierarchical_means(seeds, n_resamples, np.random.default_rng(seed))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    estimate = float(np.mean([v.mean() for v in _clean(seeds)]))
+    return estimate, float(low), float(high)
+
+
+def hierarchical_bootstrap_ci(
+    a_seeds: Sequence[np.ndarray],
+    b_seeds: Sequence[np.ndarray],
+    *,
+    statistic: Callable[[np.ndarray, np.ndarray], np.ndarray] = difference,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile CI of ``statistic(mean_a, mean_b)`` under the hierarchical bootstrap.
+
+    The two groups are resampled independently (:func:`hierarchical_means`), the
+    statistic is recomputed on each pair of resampled means, and the CI is the
+    ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles.
+
+    Notes
+    -----
+    With one image per seed the image step does nothing and this is a bootstrap over
+    seeds; with seeds that hold identical values it is an image bootstrap of the pooled
+    images (up to Monte Carlo error). With 3 seeds a group's resampled seed set takes
+    only 10 distinct values, so the interval is coarse: that is the information 3 models
+    carry.
+
+    Examples
+    --------
+    >>> a = [np.array([0.0]), np.array([0.0]), np.array([0.0])]
+    >>> b = [np.array([0.0]), np.array([0.0]), np.array([3.0])]
+    >>> hierarchical_bootstrap_ci(a, b, n_resamples=4000)
+    (0.0, 3.0)
+    """
+    rng = np.random.default_rng(seed)
+    mean_a = hierarchical_means(a_seeds, n_resamples, rng)
+    mean_b = hierarchical_means(b_seeds, n_resamples, rng)
+    values = statistic(mean_a, mean_b)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return np.nan, np.nan
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)
+
+
+@functools.lru_cache(maxsize=256)
+def _d_for_power(n_a: int, n_b: int, power: float = 0.8, alpha: float = ALPHA) -> float:
+    """|d| a two-sided Welch test at level ``alpha`` with these group sizes detects with ``power``."""
+    if n_a < 2 or n_b < 2:
+        return np.nan
+    return float(pg.power_ttest2n(nx=n_a, ny=n_b, power=power, alpha=alpha))
+
+
+def seed_level_comparison(
+    a_seeds: Sequence[np.ndarray],
+    b_seeds: Sequence[np.ndarray],
+    *,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    alpha: float = ALPHA,
+) -> dict:
+    """Welch test on per-seed means with a hierarchical bootstrap CI of the difference.
+
+    Returns the :data:`COLUMNS` of :func:`compare_groups` computed on the per-seed means
+    (``n_a``/``n_b`` count seeds; ``effect_size`` is Cohen's d between per-seed means;
+    ``power`` is the achieved power for that d with these numbers of seeds), with
+    ``ci_low``/``ci_high`` replaced by :func:`hierarchical_bootstrap_ci` and
+    ``ci_method`` saying so, plus ``d_for_power_80``: the |d| the test detects with
+    power 0.8 (pingouin ``power_ttest2n``). With fewer than two seeds in a group every
+    test column is NaN and ``note`` says that no seed-level inference exists.
+    """
+    a_seeds, b_seeds = _clean(a_seeds), _clean(b_seeds)
+    means_a = np.array([v.mean() for v in a_seeds])
+    means_b = np.array([v.mean() for v in b_seeds])
+    row = compare_groups(means_a, means_b, n_resamples=n_resamples, seed=seed,
+                         confidence=confidence, alpha=alpha)  # fmt: skip
+    row["d_for_power_80"] = _d_for_power(len(means_a), len(means_b), alpha=alpha)
+    if len(a_seeds) < 2 or len(b_seeds) < 2:
+        row.update(ci_low=np.nan, ci_high=np.nan, ci_method="none", note=NO_SEED_INFERENCE)
+        return row
+    low, high = hierarchical_bootstrap_ci(a_seeds, b_seeds, n_resamples=n_resamples,
+                                          seed=seed, confidence=confidence)  # fmt: skip
+    note = (
+        f"{len(means_a)} vs {len(means_b)} seeds: |d| >= {row['d_for_power_80']:.2f} "
+        "needed for power 0.8"
+    )
+    row.update(ci_low=low, ci_high=high, ci_method=HIERARCHICAL,
+               note="; ".join(n for n in (row["note"], note) if n))  # fmt: skip
+    return row
+
+
+def compare_by_unit(
+    df: pd.DataFrame,
+    *,
+    dv: str = "value",
+    between: str = "dataset",
+    groups: tuple[str, str] = ("synthetic", "natural"),
+    by: Sequence[str] = ("metric", "timestep"),
+    image: str = "image_id",
+    seed_column: str = "seed",
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    alpha: float = ALPHA,
+) -> pd.DataFrame:
+    """Image-level and seed-level comparison of ``groups[1] - groups[0]`` per ``by`` key.
+
+    Parameters
+    ----------
+    df : tidy table with ``between``, ``image``, ``seed_column``, ``dv`` and ``by``.
+    image, seed_column : the image and training-seed columns.
+    alpha : test level for the power columns (the stats stage passes ``params.stats.alpha``).
+    Other parameters as :func:`~diffusion_circuits.stats.compare.compare_datasets`.
+
+    Returns
+    -------
+    Two rows per ``by`` key (``unit`` image first, then seed): the ``by`` columns, the
+    :data:`~diffusion_circuits.stats.compare.COLUMNS`, then
+
+    - ``unit``: ``"image"`` (each image's values averaged over the seeds' models; tests
+      over images, BCa CI) or ``"seed"`` (one mean per trained model; Welch test on the
+      per-seed means, hierarchical bootstrap CI)
+    - ``n_seeds_a, n_seeds_b``: training seeds per group
+    - ``d_for_power_80``: |d| detectable with power 0.8 at the row's unit counts
+
+    With one seed per group the seed row has NaN tests, ``ci_method`` ``"none"`` and the
+    note :data:`NO_SEED_INFERENCE`.
+    """
+    by = list(by)
+    missing = [c for c in (seed_column, image, between, dv, *by) if c not in df.columns]
+    if missing:
+        raise ValueError(f"compare_by_unit: missing column(s) {missing}; table has {list(df.columns)}")  # fmt: skip
+    kwargs = dict(n_resamples=n_resamples, seed=seed, confidence=confidence, alpha=alpha)
+    images = compare_datasets(df, dv=dv, between=between, groups=groups, by=by, unit=image,
+                              **kwargs)  # fmt: skip
+    per_image = df.groupby([*by, between, seed_column, image], dropna=False, as_index=False)[
+        dv
+    ].mean()
+    seeds_per_group = per_image.groupby(between)[seed_column].nunique()
+    images["unit"] = "image"
+    images["n_seeds_a"] = int(seeds_per_group.get(groups[0], 0))
+    images["n_seeds_b"] = int(seeds_per_group.get(groups[1], 0))
+    images["d_for_power_80"] = [_d_for_power(int(a), int(b), alpha=alpha) for a, b in zip(images["n_a"], images["n_b"], strict=True)]  # fmt: skip
+    rows = []
+    for key, part in per_image.groupby(by, dropna=False, sort=True) if by else [((), per_image)]:
+        key = key if isinstance(key, tuple) else (key,)
+        split = {
+            g: [s[dv].to_numpy() for _, s in part[part[between] == g].groupby(seed_column)]
+            for g in groups
+        }
+        row = seed_level_comparison(split[groups[0]], split[groups[1]], **kwargs)
+        rows.append({**dict(zip(by, key, strict=True)), **row, "unit": "seed",
+                     "contrast": f"{groups[1]} - {groups[0]}",
+                     "n_seeds_a": len(split[groups[0]]), "n_seeds_b": len(split[groups[1]])})  # fmt: skip
+    seeds = pd.DataFrame(rows, columns=[*by, *COLUMNS, *BY_UNIT_COLUMNS])
+    out = pd.concat([images, seeds], ignore_index=True)
+    order = [*by, "unit"] if by else ["unit"]
+    out = out.sort_values(order, kind="stable", key=lambda s: s.map({"image": 0, "seed": 1}) if s.name == "unit" else s)  # fmt: skip
+    out = out[[*by, *COLUMNS, *BY_UNIT_COLUMNS]].reset_index(drop=True)
+    out.attrs.update(images.attrs, unit="image and seed")
+    return out

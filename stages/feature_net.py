@@ -1,0 +1,40 @@
+"""Stage feature_net@{dataset}: the sample-quality feature network and the real-vs-real ceiling."""
+
+from pathlib import Path
+
+from diffusion_circuits.analysis.sample_quality import (
+    ceiling_images,
+    fit_feature_space,
+    quality_scores,
+    save_feature_space,
+)
+from diffusion_circuits.cli import stage_entry, stage_parser
+from diffusion_circuits.data.store import load_faceset
+from diffusion_circuits.io import write_json
+from diffusion_circuits.params import load_params
+
+
+@stage_entry
+def main() -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--dataset", required=True, choices=["synthetic", "natural"])
+    args = parser.parse_args()
+    params = load_params(args.params)
+    cfg, channels = params.samples, params.model.in_channels
+    faces = load_faceset(Path("data") / args.dataset)
+    feature_space, report = fit_feature_space(
+        faces, channels, cfg.feature_steps, cfg.feature_batch_size, seed=cfg.seed
+    )
+    save_feature_space(feature_space, f"data/features/{args.dataset}")
+    ceiling = quality_scores(
+        feature_space,
+        faces,
+        ceiling_images(faces, channels, cfg.n_samples, cfg.seed),
+        channels,
+        cfg.k,
+    )
+    write_json({**report, "real_vs_real": ceiling}, f"metrics/feature_net/{args.dataset}.json")
+
+
+if __name__ == "__main__":
+    main()
