@@ -13,20 +13,15 @@ from diffusion_circuits.analysis.circuits import (
 from diffusion_circuits.analysis.interventions import run_interventions
 from diffusion_circuits.analysis.model_io import load_trained, reference_images
 from diffusion_circuits.analysis.roles import head_roles
-from diffusion_circuits.cli import stage_entry, stage_parser
+from diffusion_circuits.cli import model_stage_args, stage_entry
 from diffusion_circuits.io import write_json, write_parquet
 from diffusion_circuits.model.training import cpu_supports_bf16
-from diffusion_circuits.params import load_params
 
 
 @stage_entry
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--dataset", required=True, choices=["synthetic", "natural"])
-    parser.add_argument("--seed", type=int, required=True)
-    args = parser.parse_args()
-    params = load_params(args.params)
-    name = f"{args.dataset}-seed{args.seed}"
+    args, params = model_stage_args(__doc__)
+    name = args.name
     started = time.perf_counter()
     model = load_trained(params, args.dataset, args.seed)
     bf16 = params.analyze.mixed_precision == "bf16" and cpu_supports_bf16()

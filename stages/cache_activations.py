@@ -5,19 +5,14 @@ import time
 from diffusion_circuits.analysis.activations import summarise_activations
 from diffusion_circuits.analysis.figure_tensors import figure_tensors
 from diffusion_circuits.analysis.model_io import load_trained
-from diffusion_circuits.cli import stage_entry, stage_parser
+from diffusion_circuits.cli import model_stage_args, stage_entry
 from diffusion_circuits.io import write_json, write_npz, write_parquet
-from diffusion_circuits.params import load_params
 
 
 @stage_entry
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--dataset", required=True, choices=["synthetic", "natural"])
-    parser.add_argument("--seed", type=int, required=True)
-    args = parser.parse_args()
-    params = load_params(args.params)
-    name = f"{args.dataset}-seed{args.seed}"
+    args, params = model_stage_args(__doc__)
+    name = args.name
     out = f"data/cache/{name}"
     started = time.perf_counter()
     model = load_trained(params, args.dataset, args.seed)
@@ -48,6 +43,11 @@ def main() -> None:
     write_json(
         {
             "n_images": len(model.probe_set.image_ids),
+            "n_distinct_sources": int(
+                model.faces.attributes.set_index("image_id")
+                .loc[model.probe_set.image_ids, "source_id"]
+                .nunique()
+            ),
             "image_selection": model.probe_set.selection,
             "rows": {k: len(v) for k, v in tables.items()},
             # IFE is chance-adjusted; bins per grid are capped at sqrt(positions).

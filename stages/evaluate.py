@@ -4,21 +4,16 @@ import numpy as np
 
 from diffusion_circuits.analysis.accuracy import BASELINES, accuracy_table, pixel_moments
 from diffusion_circuits.analysis.model_io import load_trained
-from diffusion_circuits.cli import stage_entry, stage_parser
+from diffusion_circuits.cli import model_stage_args, stage_entry
 from diffusion_circuits.data.store import split_images
 from diffusion_circuits.io import write_json, write_parquet
 from diffusion_circuits.model.noise import images_to_tensor
-from diffusion_circuits.params import load_params
 
 
 @stage_entry
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--dataset", required=True, choices=["synthetic", "natural"])
-    parser.add_argument("--seed", type=int, required=True)
-    args = parser.parse_args()
-    params = load_params(args.params)
-    name = f"{args.dataset}-seed{args.seed}"
+    args, params = model_stage_args(__doc__)
+    name = args.name
     model = load_trained(params, args.dataset, args.seed, n_probe=params.evaluate.n_images)
     channels = model.unet.config.in_channels
     accuracy = accuracy_table(

@@ -8,18 +8,14 @@ from diffusion_circuits.analysis.sample_quality import (
     quality_scores,
     save_feature_space,
 )
-from diffusion_circuits.cli import stage_entry, stage_parser
+from diffusion_circuits.cli import model_stage_args, stage_entry
 from diffusion_circuits.data.store import load_faceset
 from diffusion_circuits.io import write_json
-from diffusion_circuits.params import load_params
 
 
 @stage_entry
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--dataset", required=True, choices=["synthetic", "natural"])
-    args = parser.parse_args()
-    params = load_params(args.params)
+    args, params = model_stage_args(__doc__, seed=False)
     cfg, channels = params.samples, params.model.in_channels
     faces = load_faceset(Path("data") / args.dataset)
     feature_space, report = fit_feature_space(

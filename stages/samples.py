@@ -8,22 +8,17 @@ from diffusion_circuits.analysis.sample_quality import (
     load_feature_space,
     quality_scores,
 )
-from diffusion_circuits.cli import stage_entry, stage_parser
+from diffusion_circuits.cli import model_stage_args, stage_entry
 from diffusion_circuits.data.store import heldout_originals
 from diffusion_circuits.io import read_json, write_json, write_npz, write_parquet
 from diffusion_circuits.model.sampling import sample_trajectory, save_sample_grid
-from diffusion_circuits.params import load_params
 
 
 @stage_entry
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--dataset", required=True, choices=["synthetic", "natural"])
-    parser.add_argument("--seed", type=int, required=True)
-    args = parser.parse_args()
-    params = load_params(args.params)
+    args, params = model_stage_args(__doc__)
     cfg = params.samples
-    name = f"{args.dataset}-seed{args.seed}"
+    name = args.name
     model = load_trained(params, args.dataset, args.seed)
     channels = model.unet.config.in_channels
     samples = sample_trajectory(

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from diffusion_circuits.io import MissingInputError, UserError, producing_stage
+from diffusion_circuits.params import DATASETS, Params, load_params
 
-__all__ = ["stage_entry", "stage_parser", "is_user_error", "user_message"]
+__all__ = ["stage_entry", "stage_parser", "model_stage_args", "is_user_error", "user_message"]
 
 # Characters that surround a path inside an error message ("x/y: missing", "(x/y)", 'x/y').
 _PATH_PUNCTUATION = "\"'`()[],;:"
@@ -23,6 +24,21 @@ def stage_parser(description: str) -> argparse.ArgumentParser:
         "--params", default="params.yaml", help="params file (default: %(default)s)"
     )
     return parser
+
+
+def model_stage_args(description: str, *, seed: bool = True) -> tuple[argparse.Namespace, Params]:
+    """Parse ``--dataset`` (and ``--seed``) of a per-model stage and load its params.
+
+    ``args.name`` is the model's folder name, ``<dataset>-seed<seed>`` (``<dataset>``
+    for a per-dataset stage).
+    """
+    parser = stage_parser(description)
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    if seed:
+        parser.add_argument("--seed", type=int, required=True)
+    args = parser.parse_args()
+    args.name = f"{args.dataset}-seed{args.seed}" if seed else args.dataset
+    return args, load_params(args.params)
 
 
 def is_user_error(exc: BaseException) -> bool:
