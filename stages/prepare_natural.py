@@ -23,6 +23,7 @@ def main() -> None:
     params = load_params(args.params)
     faces, summary = build_natural(params, pd.read_parquet(args.synthetic))
     save_faceset(faces, args.out)
+    write_json({"seconds": summary.pop("seconds")}, "timings/prepare_natural.json")
     write_json(summary, args.metrics)
 
 
