@@ -92,7 +92,7 @@ expect "a second seed plans" "$(planned train.seeds '[0, 1]')" \
   "train@natural-1.*train@synthetic-1" "train@(synthetic|natural)-0|feature_net@"
 expect "samples.n_samples changed plans" "$(planned samples.n_samples 6)" \
   "samples@synthetic-0" "train@|evaluate@|analyze@"
-log=$(dvc exp run -S stats.n_resamples=300 2>&1)
+log=$(dvc exp run -S stats.n_resamples=300 2>&1) || { echo "$log" | tail -40; echo "dvc exp run failed"; exit 1; }
 ran=$(echo "$log" | grep -oE "Running stage '[^']+'" | sed "s/Running stage //; s/'//g" | sort | tr '\n' ' ')
 echo "stages re-run by dvc exp run -S stats.n_resamples=300: $ran"
 [[ "$ran" == "figures report stats " ]] || { echo "unexpected stages re-ran: $ran"; exit 1; }

@@ -129,3 +129,14 @@ def test_tiny_profile_applies_and_validates():
     assert params.train.steps < 20 and params.synthetic.n_images < 100
     with pytest.raises(ParamsError, match="does not name"):
         apply_profile(repo_params(), {"nosuch.key": 1})
+
+
+def test_unquoted_yaml_no_means_the_no_option():
+    """`dvc exp run -S` writes `mixed_precision: no` unquoted; PyYAML reads it as False."""
+    import yaml
+
+    from diffusion_circuits.params import Params
+
+    raw = yaml.safe_load("train:\n  mixed_precision: no\nanalyze:\n  mixed_precision: no\n")
+    params = Params.model_validate(raw)
+    assert params.train.mixed_precision == "no" and params.analyze.mixed_precision == "no"

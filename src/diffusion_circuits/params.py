@@ -10,10 +10,10 @@ that ``model.config`` records it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = ["Params", "ParamsError", "load_params", "format_validation_error"]
 
@@ -23,6 +23,15 @@ COLOUR_CHANNELS = {"grey": 1, "rgb": 3}
 
 class ParamsError(ValueError):
     """Invalid ``params.yaml``; the message is one line naming the key and what is allowed."""
+
+
+def _yaml_no(value: Any) -> Any:
+    """YAML 1.1 (PyYAML) reads an unquoted ``no`` as False, and ``dvc exp run -S`` rewrites
+    params.yaml with ``no`` unquoted: both spellings mean the option ``"no"``."""
+    return "no" if value is False else value
+
+
+MixedPrecision = Annotated[Literal["no", "bf16"], BeforeValidator(_yaml_no)]
 
 
 class _Section(BaseModel):
@@ -139,7 +148,7 @@ class TrainParams(_Section):
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
     seeds: tuple[int, ...] = Field((0,), min_length=1)
     device: Literal["auto", "cpu", "cuda"] = "cpu"
-    mixed_precision: Literal["no", "bf16"] = "bf16"
+    mixed_precision: MixedPrecision = "bf16"
     num_threads: int = Field(2, ge=1)
     channels_last: bool = False
     compile: bool = False
@@ -181,7 +190,7 @@ class AnalyzeParams(_Section):
     n_reference: int = Field(32, ge=2)
     # Precision of the intervention runs (clean run too). fp32 by default: in bf16 a third
     # of the head ablation impacts changed by more than 50% (issue 11).
-    mixed_precision: Literal["no", "bf16"] = "no"
+    mixed_precision: MixedPrecision = "no"
     role_alpha: float = Field(0.05, gt=0.0, lt=1.0)  # level of the head-role permutation test
     null_permutations: int = Field(999, ge=19)  # image permutations for the head-role null
     cka_bootstrap: int = Field(1000, ge=100)  # image resamples of each CKA CI
