@@ -34,6 +34,7 @@ __all__ = [
     "train_ddpm",
     "cpu_supports_bf16",
     "batch_for_step",
+    "make_accelerator",
     "lr_factor",
     "min_snr_weights",
 ]
@@ -53,6 +54,8 @@ class TrainResult:
     steps: int
     resumed_from: int
     mixed_precision: str
+    is_main_process: bool = True
+    num_processes: int = 1
 
 
 def cpu_supports_bf16() -> bool:
@@ -135,7 +138,8 @@ def _mixed_precision(params: Params, accelerator_cpu: bool) -> str:
     return wanted
 
 
-def _make_accelerator(params: Params) -> Accelerator:
+def make_accelerator(params: Params) -> Accelerator:
+    """The accelerator ``train.device`` and ``train.mixed_precision`` ask for."""
     device = params.train.device
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("train.device is 'cuda' but no CUDA device is available")
@@ -155,6 +159,7 @@ def train_ddpm(
     resume_dir: str | Path,
     live=None,
     progress: bool = True,
+    accelerator: Accelerator | None = None,
 ) -> TrainResult:
     """Train one DDPM on ``x0`` (float [N, C, H, W] in [-1, 1]) and save it to ``out_dir``.
 
@@ -162,12 +167,22 @@ def train_ddpm(
     EMA weights when ``train.ema_decay > 0``). ``resume_dir`` holds the periodic training
     state; a later call with the same params, seed and data continues from it, and it is
     removed once training finishes. ``live`` is an optional ``dvclive.Live``.
+
+    Under ``accelerate launch`` with P processes, each process trains on its slice of the
+    same global batch (``train.batch_size`` must divide by P) and only the main process
+    writes the model, the training state and the log.
     """
     cfg = params.train
     torch.set_num_threads(cfg.num_threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(seed)
-    accelerator = _make_accelerator(params)
+    accelerator = make_accelerator(params) if accelerator is None else accelerator
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if cfg.batch_size % world:
+        raise UserError(
+            f"train.batch_size={cfg.batch_size} does not split evenly over {world} processes"
+        )
+    main = accelerator.is_main_process
 
     unet = build_unet(params.model, seed=seed)
     scheduler = build_scheduler(params.scheduler)
@@ -197,12 +212,15 @@ def train_ddpm(
     unet = unet.to(memory_format=memory_format)
     if cfg.compile:
         unet = torch.compile(unet)
-    unet, optimizer, lr_schedule = accelerator.prepare(unet, optimizer, lr_schedule)
+    # The schedule stays unprepared: accelerate would step it once per process per step.
+    unet, optimizer = accelerator.prepare(unet, optimizer)
     if ema is not None:
         ema.to(accelerator.device)
     unet.train()
 
     def save_state(step: int) -> None:
+        if not main:
+            return
         state = {
             "fingerprint": fingerprint,
             "step": step,
@@ -219,15 +237,15 @@ def train_ddpm(
     bar = tqdm(
         range(start_step, cfg.steps),
         desc="train",
-        disable=not progress,
+        disable=not (progress and main),
         initial=start_step,
         total=cfg.steps,
     )
     for step in bar:
-        images, noise, timesteps = batch_for_step(
-            x0, step, seed, cfg.batch_size, params.scheduler.num_train_timesteps
-        )
-        images, noise, timesteps = (v.to(accelerator.device) for v in (images, noise, timesteps))
+        batch = batch_for_step(x0, step, seed, cfg.batch_size, params.scheduler.num_train_timesteps)
+        # Every process draws the same global batch and trains on its own slice of it; DDP
+        # averages the slices' gradients, so P processes take the step one process would.
+        images, noise, timesteps = (v[rank::world].to(accelerator.device) for v in batch)
         noisy = scheduler.add_noise(images, noise, timesteps)
         noisy = noisy.contiguous(memory_format=memory_format)
         with accelerator.autocast():
@@ -248,9 +266,9 @@ def train_ddpm(
         optimizer.zero_grad(set_to_none=True)
         if ema is not None:
             ema.step(unet.parameters())
-        loss_value = loss.item()
+        loss_value = accelerator.reduce(loss.detach(), reduction="mean").item()
         bar.set_postfix(loss=f"{loss_value:.4f}")
-        if live is not None:
+        if live is not None and main:
             live.log_metric("loss", loss_value)
             live.log_metric("lr", lr_schedule.get_last_lr()[0])
             live.next_step()
@@ -262,10 +280,12 @@ def train_ddpm(
     if ema is not None:
         ema.copy_to(final.parameters())
     final = final.float().cpu().eval()
-    with atomic_dir(out_dir) as tmp:
-        final.save_pretrained(Path(tmp) / "unet")
-        scheduler.save_pretrained(Path(tmp) / "scheduler")
-    resume_file.unlink(missing_ok=True)
+    if main:
+        with atomic_dir(out_dir) as tmp:
+            final.save_pretrained(Path(tmp) / "unet")
+            scheduler.save_pretrained(Path(tmp) / "scheduler")
+        resume_file.unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
 
     trained_steps = cfg.steps - start_step
     return TrainResult(
@@ -277,4 +297,6 @@ def train_ddpm(
         steps=cfg.steps,
         resumed_from=start_step,
         mixed_precision=accelerator.mixed_precision,
+        is_main_process=main,
+        num_processes=world,
     )
