@@ -5,6 +5,7 @@ from pathlib import Path
 from diffusion_circuits.analysis.sample_quality import (
     ceiling_images,
     fit_feature_space,
+    noise_control,
     quality_scores,
     save_feature_space,
 )
@@ -22,14 +23,13 @@ def main() -> None:
         faces, channels, cfg.feature_steps, cfg.feature_batch_size, seed=cfg.seed
     )
     save_feature_space(feature_space, f"data/features/{args.dataset}")
-    ceiling = quality_scores(
-        feature_space,
-        faces,
-        ceiling_images(faces, channels, cfg.n_samples, cfg.seed),
-        channels,
-        cfg.k,
+    reals = ceiling_images(faces, channels, cfg.n_samples, cfg.seed)
+    ceiling = quality_scores(feature_space, faces, reals, channels, cfg.k)
+    noised = noise_control(feature_space, faces, reals, channels, cfg.k, cfg.seed)
+    write_json(
+        {**report, "real_vs_real": ceiling, "noised_real_vs_real": noised},
+        f"metrics/feature_net/{args.dataset}.json",
     )
-    write_json({**report, "real_vs_real": ceiling}, f"metrics/feature_net/{args.dataset}.json")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from diffusion_circuits.analysis.sample_quality import (
     load_feature_space,
     save_feature_space,
 )
-from diffusion_circuits.model.feature_net import label_space, train_feature_net
+from diffusion_circuits.metrics.sample_quality import precision_recall_density_coverage
+from diffusion_circuits.model.feature_net import add_pixel_noise, label_space, train_feature_net
 
 
 def test_attributes_when_present_else_identity():
@@ -54,3 +55,22 @@ def test_learns_a_visible_attribute_and_round_trips(tmp_path):
     loaded = load_feature_space(tmp_path / "net")
     assert np.array_equal(loaded.features(x), features)
     assert loaded.space == space
+
+
+def test_noised_images_leave_the_clean_manifold():
+    """Smooth random images: noised copies (std 0.3) must fall outside the clean k-NN balls."""
+    gen = torch.Generator().manual_seed(0)
+    coarse = torch.rand(160, 1, 4, 4, generator=gen) * 1.6 - 0.8
+    x = torch.nn.functional.interpolate(coarse, size=16, mode="bilinear", align_corners=False)
+    attributes = pd.DataFrame({"source_id": range(120)})
+    space = label_space(attributes)
+    net = train_feature_net(
+        x[:120], space.encode(attributes), space, steps=400, batch_size=32, progress=False
+    )
+    feature_space = FeatureSpace(net, space)
+    real, clean = feature_space.features(x[120:140]), feature_space.features(x[140:])
+    noised = feature_space.features(add_pixel_noise(x[140:], 0.3, gen))
+    clean_scores = precision_recall_density_coverage(real, clean, k=3)
+    noised_scores = precision_recall_density_coverage(real, noised, k=3)
+    assert clean_scores["precision"] >= 0.8
+    assert noised_scores["precision"] <= 0.2
