@@ -28,7 +28,8 @@ from diffusers.training_utils import EMAModel
 from torch.utils.flop_counter import FlopCounterMode
 
 from diffusion_circuits.model.factory import build_scheduler, build_unet
-from diffusion_circuits.model.training import batch_for_step, cpu_supports_bf16
+from diffusion_circuits.model.precision import cpu_supports_bf16
+from diffusion_circuits.model.training import batch_for_step
 from diffusion_circuits.params import Params, load_params
 from diffusion_circuits.probe import Probe
 

@@ -15,7 +15,7 @@ from diffusion_circuits.analysis.model_io import load_trained, reference_images
 from diffusion_circuits.analysis.roles import head_roles
 from diffusion_circuits.cli import model_stage_args, stage_entry
 from diffusion_circuits.io import write_json, write_parquet
-from diffusion_circuits.model.training import cpu_supports_bf16
+from diffusion_circuits.model.precision import cpu_supports_bf16
 
 
 @stage_entry

@@ -19,7 +19,7 @@ from diffusion_circuits.analysis.model_io import load_trained
 from diffusion_circuits.cli import stage_entry, stage_parser
 from diffusion_circuits.io import write_json, write_parquet
 from diffusion_circuits.model.factory import build_unet
-from diffusion_circuits.model.training import cpu_supports_bf16
+from diffusion_circuits.model.precision import cpu_supports_bf16
 from diffusion_circuits.params import load_params
 
 DATASETS = ("synthetic", "natural")

@@ -208,14 +208,26 @@ def figure3(data: FigureData):
 
 
 def _accuracy_baselines(ax, accuracy: pd.DataFrame) -> None:
-    """Dashed no-learning baselines per dataset, where the accuracy table has them."""
+    """Dashed no-learning baselines per dataset, where the accuracy table has them.
+
+    R^2 is cut at 0: the identity predictor's R^2 at low t is far below it (about -280% at
+    t = 100) and would squeeze every other line into the top of the panel; the values cut
+    off are written in the panel.
+    """
+    off_scale = []
     for metric, (label, style) in ACCURACY_BASELINES.items():
         part = _metric(accuracy, metric)
         for dataset in DATASETS:
-            series = part[part["dataset"] == dataset].groupby("timestep")["value"].mean()
+            series = 100 * part[part["dataset"] == dataset].groupby("timestep")["value"].mean()
             if not series.empty:
-                ax.plot(series.index, 100 * series.to_numpy(), style, lw=1,
+                ax.plot(series.index, series.clip(lower=0).to_numpy(), style, lw=1,
                         color=PALETTE[dataset], label=f"{label} ({dataset})")  # fmt: skip
+                off_scale += [f"{label} ({dataset}), t = {t}: {v:.0f}%"
+                              for t, v in series[series < 0].items()]  # fmt: skip
+    if off_scale:
+        ax.set_ylim(bottom=0)
+        ax.text(0.98, 0.02, "below 0, drawn at 0:\n" + "\n".join(off_scale), fontsize=5,
+                ha="right", va="bottom", transform=ax.transAxes)  # fmt: skip
     ax.legend(fontsize=6)
 
 

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from diffusion_circuits.io import UserError, atomic_dir, atomic_path
 from diffusion_circuits.model.factory import build_scheduler, build_unet
+from diffusion_circuits.model.precision import cpu_supports_bf16
 from diffusion_circuits.params import Params
 
 __all__ = [
@@ -56,15 +57,6 @@ class TrainResult:
     mixed_precision: str
     is_main_process: bool = True
     num_processes: int = 1
-
-
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 matmul (AVX512-BF16 or AMX); else autocast is slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _fingerprint(params: Params, seed: int, data: torch.Tensor) -> str:
