@@ -29,3 +29,9 @@ TINY = {
 def tiny_params() -> Params:
     """Paper-shaped (3 attention layers of 8 heads) but small enough to train in a second."""
     return Params.model_validate(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_params_shared() -> Params:
+    """The same params for session- or module-scoped fixtures (Params is frozen)."""
+    return Params.model_validate(TINY)

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY
 from diffusion_circuits.model.factory import load_checkpoint
 from diffusion_circuits.model.training import batch_for_step, train_ddpm
 from diffusion_circuits.params import Params
@@ -20,10 +19,10 @@ ACCELERATE = shutil.which("accelerate", path=str(Path(sys.executable).parent))
 
 
 @pytest.fixture(scope="module")
-def two_process_run(tmp_path_factory, tiny_params_module):
+def two_process_run(tmp_path_factory, tiny_params_shared):
     out = tmp_path_factory.mktemp("two_process")
     params_file = out / "params.json"
-    params_file.write_text(tiny_params_module.model_dump_json())
+    params_file.write_text(tiny_params_shared.model_dump_json())
     command = [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
                "1", "--mixed_precision", "no", "--dynamo_backend", "no",
                str(SCRIPT), str(out), str(params_file)]  # fmt: skip
@@ -32,11 +31,6 @@ def two_process_run(tmp_path_factory, tiny_params_module):
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     return out, ranks
-
-
-@pytest.fixture(scope="module")
-def tiny_params_module():
-    return Params.model_validate(TINY)
 
 
 def test_each_process_trains_on_its_own_half_of_the_global_batch(two_process_run):
@@ -57,13 +51,14 @@ def test_only_the_main_process_writes(two_process_run):
     assert other["writes"] == {"model": 0, "state": 0}
 
 
-def test_two_processes_train_the_model_one_process_trains(two_process_run, tiny_params_module):
+def test_two_processes_train_the_model_one_process_trains(two_process_run, tiny_params_shared):
     out, _ = two_process_run
     x0 = torch.linspace(-1, 1, 8 * 16 * 16).reshape(8, 1, 16, 16)
-    single = train_ddpm(x0, tiny_params_module, 0, out / "single", out / "rs", progress=False)
-    pair, _ = load_checkpoint(out / "model", tiny_params_module.model)
+    single = train_ddpm(x0, tiny_params_shared, 0, out / "single", out / "rs", progress=False)
+    pair, _ = load_checkpoint(out / "model", tiny_params_shared.model)
     # What one process would learn from a batch of half the size alone.
-    half = Params.model_validate({**TINY, "train": {**TINY["train"], "batch_size": 2}})
+    raw = tiny_params_shared.model_dump()
+    half = Params.model_validate({**raw, "train": {**raw["train"], "batch_size": 2}})
     alone = train_ddpm(x0, half, 0, out / "half", out / "rh", progress=False)
     x_t = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(1))
     t = torch.tensor([50, 300, 600, 950])

@@ -68,6 +68,50 @@ def load_report_inputs(root: str | Path, params: Params, metrics: str | Path = "
     )
 
 
+def _per_seed(metrics: Path, stage: str, seeds, describe) -> str:
+    """``dataset: seed s value; ...`` from ``metrics/<stage>/<dataset>-seed<s>.json``."""
+    parts = []
+    for dataset in DATASETS:
+        values = []
+        for seed in seeds:
+            path = metrics / stage / f"{dataset}-seed{seed}.json"
+            values.append(f"seed {seed} {describe(_json(path)) if path.is_file() else 'not run'}")
+        parts.append(f"{dataset}: " + ", ".join(values))
+    return "; ".join(parts)
+
+
+def _margins(evaluate: dict) -> str:
+    margin = evaluate.get("margin_over_best_baseline", {})
+    return " / ".join(f"{v:+.3f}" for v in margin.values()) or "not recorded"
+
+
+def _sample_quality(samples: dict) -> str:
+    fraction = samples.get("fraction_of_ceiling", {})
+    if not fraction:
+        return "not recorded"
+    return f"{fraction['precision']:.2f} / {fraction['recall']:.2f}"
+
+
+def _precision(train: dict) -> str:
+    ran = train.get("mixed_precision", "not recorded")
+    return "fp32" if ran == "no" else ran
+
+
+def model_quality(params: Params, metrics: str | Path = "metrics") -> dict[str, str]:
+    """What the models are worth: held-out margins over the no-learning baselines, sample
+    quality against its real-vs-real ceiling, and the precision they were trained in."""
+    metrics, seeds = Path(metrics), params.train.seeds
+    timesteps = " / ".join(str(t) for t in params.probe.timesteps)
+    return {
+        f"model R^2 minus the better no-learning baseline (t = {timesteps}; > 0 beats both)":
+            _per_seed(metrics, "evaluate", seeds, _margins),
+        "sample precision / recall as fractions of the real-vs-real ceiling":
+            _per_seed(metrics, "samples", seeds, _sample_quality),
+        "training precision (as run)":
+            _per_seed(metrics, "train", seeds, _precision),
+    }  # fmt: skip
+
+
 def report_header(params: Params, ctx: ReportInputs, commit: str, versions: str,
                   metrics: str | Path = "metrics") -> dict[str, str]:  # fmt: skip
     metrics = Path(metrics)
@@ -97,7 +141,8 @@ def report_header(params: Params, ctx: ReportInputs, commit: str, versions: str,
         "model": f"UNet2DModel {list(params.model.block_out_channels)}, attention head dim "
         f"{params.model.attention_head_dim}",
         "training": f"{params.train.steps} steps x batch {params.train.batch_size}, seeds "
-        f"{list(params.train.seeds)}, {params.train.mixed_precision}",
+        f"{list(params.train.seeds)}, mixed precision asked: {params.train.mixed_precision}",
+        **model_quality(params, metrics),
         "timesteps probed": ", ".join(str(t) for t in params.probe.timesteps),
         "statistical unit": (
             f"training seed for claims about datasets or model families ({n_seeds} seeds per "
