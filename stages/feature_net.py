@@ -24,7 +24,10 @@ def main() -> None:
     )
     save_feature_space(feature_space, f"data/features/{args.dataset}")
     reals = ceiling_images(faces, channels, cfg.n_samples, cfg.seed)
-    ceiling = quality_scores(feature_space, faces, reals, channels, cfg.k)
+    ceiling = {
+        **quality_scores(feature_space, faces, reals, channels, cfg.k),
+        "clean_fraction": feature_space.clean_fraction(reals),
+    }
     noised = noise_control(feature_space, faces, reals, channels, cfg.k, cfg.seed)
     write_json(
         {**report, "real_vs_real": ceiling, "noised_real_vs_real": noised},

@@ -28,14 +28,17 @@ def main() -> None:
     write_npz(f"data/samples/{name}/samples.npz", samples=samples.half().numpy())
     save_sample_grid(samples[: cfg.grid_size**2], cfg.grid_size, Path(f"plots/samples/{name}.png"))
     feature_space = load_feature_space(f"data/features/{args.dataset}")
-    scores = quality_scores(feature_space, model.faces, samples, channels, cfg.k)
+    scores = {
+        **quality_scores(feature_space, model.faces, samples, channels, cfg.k),
+        "clean_fraction": feature_space.clean_fraction(samples),
+    }
     ceiling = read_json(f"metrics/feature_net/{args.dataset}.json")["real_vs_real"]
     fidelity = attribute_fidelity(feature_space, model.faces, samples, channels)
     metrics = {
         **scores,
         "fraction_of_ceiling": {
-            key: scores[key] / ceiling[key] if ceiling[key] > 0 else None
-            for key in ("precision", "recall")
+            key: scores[key] / ceiling[key] if ceiling.get(key) else None
+            for key in ("precision", "recall", "clean_fraction")
         },
         "n_samples": cfg.n_samples,
         "n_heldout_sources": len(heldout_originals(model.faces.attributes)),

@@ -74,3 +74,5 @@ def test_noised_images_leave_the_clean_manifold():
     noised_scores = precision_recall_density_coverage(real, noised, k=3)
     assert clean_scores["precision"] >= 0.8
     assert noised_scores["precision"] <= 0.2
+    assert feature_space.clean_fraction(x[140:]) >= 0.9
+    assert feature_space.clean_fraction(add_pixel_noise(x[140:], 0.3, gen)) <= 0.1

@@ -15,6 +15,7 @@ from diffusion_circuits.data.store import heldout_originals
 from diffusion_circuits.io import atomic_dir, read_json, write_json
 from diffusion_circuits.metrics.sample_quality import precision_recall_density_coverage
 from diffusion_circuits.model.feature_net import (
+    NOISE_HEAD,
     FeatureNet,
     LabelSpace,
     add_pixel_noise,
@@ -50,6 +51,14 @@ class FeatureSpace:
         return torch.cat(
             [self.net.features(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         ).numpy()
+
+    @torch.no_grad()
+    def clean_fraction(self, x: torch.Tensor, batch_size: int = 256) -> float:
+        """Fraction of images the noise head calls clean (P(noised) < 0.5)."""
+        logits = torch.cat(
+            [self.net(x[i : i + batch_size])[NOISE_HEAD] for i in range(0, len(x), batch_size)]
+        )
+        return float((logits.argmax(1) == 0).double().mean())
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> pd.DataFrame:
@@ -148,12 +157,14 @@ def noise_control(
     says how far visible noise moves precision and recall in the one the pipeline uses.
     """
     generator = torch.Generator().manual_seed(seed)
-    return {
-        f"std{std}": quality_scores(
-            feature_space, faces, add_pixel_noise(ceiling, std, generator), channels, k
-        )
-        for std in NOISE_CONTROL_STDS
-    }
+    scores = {}
+    for std in NOISE_CONTROL_STDS:
+        noised = add_pixel_noise(ceiling, std, generator)
+        scores[f"std{std}"] = {
+            **quality_scores(feature_space, faces, noised, channels, k),
+            "clean_fraction": feature_space.clean_fraction(noised),
+        }
+    return scores
 
 
 def quality_scores(
