@@ -8,6 +8,7 @@ import pytest
 from diffusion_circuits.report.build import CLAIM_COLUMNS, claims_table
 from diffusion_circuits.report.claims import load_claims
 from diffusion_circuits.report.inputs import distinct_sources
+from diffusion_circuits.report.measure import _effect_size_range
 from diffusion_circuits.report.render import render_report
 from diffusion_circuits.report.summary import changed_verdicts, summary_lines, top_findings
 from diffusion_circuits.report.verdict import RULE_TEXT
@@ -201,3 +202,20 @@ def test_cross_dataset_accuracy_has_no_interval_over_cells(single, triple):
     assert one["ours"] == pytest.approx(90.0) and pd.isna(one["ci_low"])
     assert "none is taken over cells" in one["reason"]
     assert _row(triple, "cross_acc")["unit"] == "seed"
+
+
+def test_medium_to_large_effects_need_the_papers_direction(three_seeds):
+    """The smallest Table 4 effect counts -|d| when reversed and 0 when its CI spans 0."""
+    inference = three_seeds.inference.copy()
+    table4 = inference["family"] == "table4"
+    inference.loc[table4, ["effect_size", "ci_low", "ci_high"]] = [0.9, 0.1, 0.5]
+    metrics = sorted(inference.loc[table4, "metric"].unique())
+    directions = {f"table4 {m}": 1.0 for m in metrics}
+    ctx = dataclasses.replace(three_seeds, inference=inference, paper_directions=directions)
+    assert _effect_size_range(ctx).value == pytest.approx(0.9)
+    reversed_ = table4 & (inference["metric"] == metrics[0])
+    inference.loc[reversed_, ["ci_low", "ci_high"]] = [-0.5, -0.1]
+    result = _effect_size_range(dataclasses.replace(ctx, inference=inference))
+    assert result.value == pytest.approx(-0.9) and "reversed" in result.reason
+    inference.loc[reversed_, ["ci_low", "ci_high"]] = [-0.1, 0.1]
+    assert _effect_size_range(dataclasses.replace(ctx, inference=inference)).value == 0.0

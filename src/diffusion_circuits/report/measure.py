@@ -232,6 +232,29 @@ def _table4_rows(ctx: ReportInputs) -> pd.DataFrame:
     return inference_rows(ctx, "table4")
 
 
+def _effect_size_range(ctx: ReportInputs) -> Measurement:
+    """The smallest Table 4 effect, signed by agreement with the paper's direction.
+
+    "Medium to large effects" speaks of the paper's effects: a |d| counts as is only where
+    our mean difference's CI lies on the paper's side of 0; on the other side it counts
+    as -|d|, across 0 as 0, so one reversed or unestablished effect fails the bound.
+    """
+    signed, reversed_ = [], []
+    for _, row in _table4_rows(ctx).iterrows():
+        paper = ctx.paper_directions.get(f"table4 {row['metric']}", 0.0)
+        ours = 1.0 if row["ci_low"] > 0 else -1.0 if row["ci_high"] < 0 else 0.0
+        size = abs(float(row["effect_size"]))
+        if paper == 0 or ours == paper:
+            signed.append(size)
+        else:
+            signed.append(-size if ours else 0.0)
+            reversed_.append(f"{row['metric']} ({'reversed' if ours else 'CI across 0'})")
+    reason = ("smallest |d| over Table 4, every effect in the paper's direction" if not reversed_
+              else "smallest Table 4 effect, negative or 0 where not in the paper's direction: "
+              + ", ".join(reversed_))  # fmt: skip
+    return Measurement(min(signed), unit=unit_of(ctx), reason=reason)
+
+
 def _sample_size(ctx: ReportInputs, claim: Claim) -> Measurement:
     if claim.dataset:
         n, distinct = ctx.n_images[claim.dataset], ctx.n_distinct.get(claim.dataset)
@@ -291,8 +314,7 @@ _MEASURES: dict[str, Callable[[ReportInputs, Claim], Measurement]] = {
     "feature_transferability": lambda ctx, c: transferability(ctx),
     "circuit_robustness": lambda ctx, c: robustness(ctx),
     "all_metrics_p": lambda ctx, c: _significance(ctx, c),
-    "effect_size_range": lambda ctx, c: Measurement(
-        _table4_rows(ctx)["effect_size"].abs().min(), unit=unit_of(ctx)),
+    "effect_size_range": lambda ctx, c: _effect_size_range(ctx),
 }  # fmt: skip
 
 
