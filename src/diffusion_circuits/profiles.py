@@ -43,7 +43,13 @@ def apply_profile(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str
 
 
 def set_arguments(overrides: dict[str, Any]) -> list[str]:
-    return [arg for key, value in overrides.items() for arg in ("-S", f"{key}={json.dumps(value)}")]
+    """``-S key=value`` pairs; compact JSON values, since the Makefile splits them on spaces.
+
+    >>> set_arguments({"train.seeds": [0, 1], "model.sample_size": 16})
+    ['-S', 'train.seeds=[0,1]', '-S', 'model.sample_size=16']
+    """
+    compact = {key: json.dumps(value, separators=(",", ":")) for key, value in overrides.items()}
+    return [arg for key, value in compact.items() for arg in ("-S", f"{key}={value}")]
 
 
 def main() -> None:
