@@ -219,3 +219,19 @@ def test_medium_to_large_effects_need_the_papers_direction(three_seeds):
     assert result.value == pytest.approx(-0.9) and "reversed" in result.reason
     inference.loc[reversed_, ["ci_low", "ci_high"]] = [-0.1, 0.1]
     assert _effect_size_range(dataclasses.replace(ctx, inference=inference)).value == 0.0
+
+
+def test_claims_at_unprobed_timesteps_are_not_comparable(three_seeds):
+    """probe.timesteps without the paper's t = 100: those rows say so instead of failing."""
+    study = three_seeds.study
+    circuit = study.circuit_complexity[study.circuit_complexity["timestep"] != 100]
+    ctx = dataclasses.replace(
+        three_seeds, study=dataclasses.replace(study, circuit_complexity=circuit)
+    )
+    table = claims_table(load_claims(), ctx)
+    at_100 = table[table["timestep"] == 100]
+    assert len(at_100) > 0 and (at_100["verdict"] == "not comparable").all()
+    assert (
+        at_100["why"].str.contains("not probed").all()
+        or at_100["reason"].str.contains("not probed").all()
+    )

@@ -59,6 +59,11 @@ class ReportInputs:
     def seeds(self) -> list:
         return sorted(self.study.circuit_complexity["seed"].unique().tolist())
 
+    @property
+    def timesteps(self) -> list:
+        """The probed timesteps (those of the circuit-complexity table)."""
+        return sorted(self.study.circuit_complexity["timestep"].unique().tolist())
+
 
 def _only(frame: pd.DataFrame, seed) -> pd.DataFrame:
     return frame[frame["seed"] == seed] if "seed" in frame.columns else frame

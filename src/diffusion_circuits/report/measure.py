@@ -325,6 +325,9 @@ def measure(claim: Claim, ctx: ReportInputs) -> Measurement:
     ``testable=False`` (its image-level value is kept for display only).
     """
     handler = _MEASURES.get(claim.quantity)
+    if claim.timestep is not None and claim.timestep not in ctx.timesteps:
+        return Measurement(np.nan, comparable=False,
+                           reason=f"t = {claim.timestep} was not probed (probe.timesteps)")  # fmt: skip
     if handler is None:
         return Measurement(np.nan, comparable=False, reason=f"no measurement for quantity {claim.quantity!r}")  # fmt: skip
     try:
