@@ -44,11 +44,16 @@ def main() -> None:
                          alpha=params.stats.alpha)  # fmt: skip
     write_text(text, "reports/replication.md")
     figures = dict(figures_in("plots/figures"))
-    for grid in sorted(Path("plots/samples").glob("*.png")):
-        figures[f"samples_{grid.stem}"] = (
-            grid,
-            f"DDIM samples of the {grid.stem} model (EMA weights), 8 x 8.",
-        )
+    # This run's models only: grids of other seeds may lie in plots/samples from other runs.
+    for dataset in ("synthetic", "natural"):
+        for seed in params.train.seeds:
+            grid = Path(f"plots/samples/{dataset}-seed{seed}.png")
+            if grid.is_file():
+                figures[f"samples_{grid.stem}"] = (
+                    grid,
+                    f"DDIM samples of the {grid.stem} model (EMA weights), "
+                    f"{params.samples.grid_size} x {params.samples.grid_size}.",
+                )
     tables = {p.stem: pd.read_csv(p) for p in sorted(Path("reports/tables").glob("table*.csv"))}
     summary = "\n".join(summary_lines(table, _previous_claims()))
     write_text(render_page(table, summary, figures, tables, header), "reports/replication.html")
