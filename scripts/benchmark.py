@@ -27,8 +27,8 @@ from diffusers.optimization import get_cosine_schedule_with_warmup
 from diffusers.training_utils import EMAModel
 from torch.utils.flop_counter import FlopCounterMode
 
+from diffusion_circuits.model.device import cpu_supports_bf16
 from diffusion_circuits.model.factory import build_scheduler, build_unet
-from diffusion_circuits.model.precision import cpu_supports_bf16
 from diffusion_circuits.model.training import batch_for_step
 from diffusion_circuits.params import Params, load_params
 from diffusion_circuits.probe import Probe

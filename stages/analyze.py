@@ -15,7 +15,7 @@ from diffusion_circuits.analysis.model_io import load_trained, reference_images
 from diffusion_circuits.analysis.roles import head_roles
 from diffusion_circuits.cli import model_stage_args, stage_entry
 from diffusion_circuits.io import write_json, write_parquet
-from diffusion_circuits.model.precision import cpu_supports_bf16
+from diffusion_circuits.model.device import bf16_pays
 
 
 @stage_entry
@@ -24,7 +24,7 @@ def main() -> None:
     name = args.name
     started = time.perf_counter()
     model = load_trained(params, args.dataset, args.seed)
-    bf16 = params.analyze.mixed_precision == "bf16" and cpu_supports_bf16()
+    bf16 = bf16_pays(params.analyze.mixed_precision, model.unet.device)
 
     interventions = run_interventions(
         model.unet,
@@ -75,7 +75,7 @@ def main() -> None:
     layer = impacts[(impacts.family == "layer_ablation") & (impacts.method == "zero")]
     write_json(
         {
-            # fp32 unless analyze.mixed_precision is bf16 on a CPU with native bf16.
+            # fp32 unless analyze.mixed_precision is bf16 on a GPU or a CPU with native bf16.
             "intervention_precision": "bf16" if bf16 else "fp32",
             "circuit_complexity": complexity[complexity.component_type == "all"]
             .groupby("timestep")["value"]

@@ -18,8 +18,8 @@ from diffusion_circuits.analysis.cross_dataset import (
 from diffusion_circuits.analysis.model_io import load_trained
 from diffusion_circuits.cli import stage_entry, stage_parser
 from diffusion_circuits.io import write_json, write_parquet
+from diffusion_circuits.model.device import bf16_pays, resolve_device
 from diffusion_circuits.model.factory import build_unet
-from diffusion_circuits.model.precision import cpu_supports_bf16
 from diffusion_circuits.params import load_params
 
 DATASETS = ("synthetic", "natural")
@@ -37,12 +37,12 @@ def _one_seed(params, seed: int) -> dict[str, pd.DataFrame]:
     # The untrained baseline is the initialisation both models of this seed started from.
     cka, cka_summary = feature_transferability(
         models,
-        build_unet(params.model, seed=seed),
+        build_unet(params.model, seed=seed).to(resolve_device(params.train.device)),
         **common,
         n_resamples=params.analyze.cka_bootstrap,
         confidence=params.stats.confidence,
     )
-    bf16 = params.analyze.mixed_precision == "bf16" and cpu_supports_bf16()
+    bf16 = bf16_pays(params.analyze.mixed_precision, resolve_device(params.train.device))
     patching = cross_model_patching(models, **common, autocast_bf16=bf16)
     tops = pd.concat(
         [pd.read_parquet(f"data/analysis/{d}-seed{seed}/top_components.parquet") for d in DATASETS]
@@ -80,7 +80,7 @@ def main() -> None:
         {
             "seeds": list(params.train.seeds),
             "intervention_precision": "bf16"
-            if params.analyze.mixed_precision == "bf16" and cpu_supports_bf16()
+            if bf16_pays(params.analyze.mixed_precision, resolve_device(params.train.device))
             else "fp32",
             "cross_dataset_accuracy": tables["summary"]["value"].mean(),
             "feature_transferability": overall.get("cka"),

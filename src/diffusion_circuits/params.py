@@ -132,7 +132,9 @@ class ModelParams(_Section):
 class SchedulerParams(_Section):
     beta_schedule: Literal["squaredcos_cap_v2", "linear", "scaled_linear"] = "squaredcos_cap_v2"
     num_train_timesteps: int = Field(1000, ge=2)
-    prediction_type: Literal["epsilon"] = "epsilon"
+    # v_prediction: the network outputs v = sqrt(abar) eps - sqrt(1-abar) x0; every metric
+    # is still computed on the noise estimate it implies (model/noise.py).
+    prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
 
 
 class TrainParams(_Section):

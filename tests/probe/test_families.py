@@ -46,6 +46,35 @@ def test_full_capture_is_bit_identical_and_complete(family):
     assert_clean(model, before)
 
 
+def test_recording_attention_does_not_recompute_the_projections(family):
+    """Captured q, k, v are the processor's own projections: one call each per forward."""
+    kind, model, probe, inputs = family
+    projections = [
+        module
+        for name, module in model.named_modules()
+        if name.rsplit(".", 1)[-1] in ("to_q", "to_k", "to_v")
+    ]
+    calls = {"plain": 0, "captured": 0}
+    mode = ["plain"]
+
+    def count(*_):
+        calls[mode[0]] += 1
+
+    handles = [m.register_forward_hook(count) for m in projections]
+    try:
+        forward(model, inputs)
+        mode[0] = "captured"
+        with torch.no_grad(), probe.capture() as cache:
+            model(**inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert calls["plain"] > 0 and calls["captured"] == calls["plain"]
+    attn = next(iter(probe.attention_heads))
+    rows = cache[f"{attn}.pattern"].sum(-1)
+    assert torch.allclose(rows, torch.ones_like(rows), atol=1e-5)
+
+
 def test_names_follow_the_order_modules_finish(family):
     kind, model, probe, inputs = family
     owners = {}

@@ -15,7 +15,7 @@ from diffusion_circuits.metrics.accuracy import (
     noise_mse,
     noise_prediction_accuracy,
 )
-from diffusion_circuits.model.noise import add_noise
+from diffusion_circuits.model.noise import add_noise, predict_noise
 
 __all__ = ["BASELINES", "accuracy_table", "pixel_moments"]
 
@@ -67,7 +67,7 @@ def accuracy_table(
         for start in range(0, len(x0), batch_size):
             chunk = slice(start, start + batch_size)
             eps_true = eps[chunk]
-            eps_hat = unet(x_t[chunk], t[chunk]).sample
+            eps_hat = predict_noise(unet, scheduler, x_t[chunk], t[chunk])
             scores = {
                 "accuracy": noise_prediction_accuracy(eps_hat, eps_true),
                 "noise_mse": noise_mse(eps_hat, eps_true),

@@ -20,6 +20,7 @@ from diffusion_circuits.metrics.accuracy import noise_mse, noise_prediction_accu
 from diffusion_circuits.metrics.attention_entropy import head_entropy, key_saliency, specialisation
 from diffusion_circuits.metrics.feature_complexity import feature_complexity, hoyer_sparsity
 from diffusion_circuits.metrics.information_flow import information_flow
+from diffusion_circuits.model.noise import predict_noise
 from diffusion_circuits.probe import Probe
 
 __all__ = ["ActivationSummaries", "summarise_activations", "scale_free_complexity"]
@@ -114,7 +115,7 @@ def summarise_activations(
     batches = list(noised_batches(scheduler, probe_set, timesteps, seed, batch_size))
     for batch in tqdm(batches, desc="cache_activations", disable=not progress):
         with probe.capture(names=names) as cache:
-            eps_hat = unet(batch.x_t, batch.t).sample
+            eps_hat = predict_noise(unet, scheduler, batch.x_t, batch.t)
         ids, t = batch.image_ids, batch.timestep
         for metric, values in (
             ("accuracy", noise_prediction_accuracy(eps_hat, batch.eps)),
@@ -122,7 +123,7 @@ def summarise_activations(
         ):
             activation_rows.append(_frame(ids, t, "conv_out", "decoder_late", metric, values))
         for hook in path:
-            features = cache[hook].float()
+            features = cache[hook].float().cpu()
             group = probe.group_of(hook)
             activation_rows.append(
                 _frame(ids, t, hook, group, "feature_complexity", feature_complexity(features))
@@ -138,7 +139,7 @@ def summarise_activations(
                 activation_rows.append(_frame(ids, t, hook, group, metric, values))
         for upstream, downstream in zip(path[:-1], path[1:], strict=True):
             flow = information_flow(
-                cache[upstream].float(), cache[downstream].float(), bins=ife_bins
+                cache[upstream].float().cpu(), cache[downstream].float().cpu(), bins=ife_bins
             )
             frame = _frame(
                 ids,
@@ -153,7 +154,7 @@ def summarise_activations(
             frame["bins"] = flow.bins
             flow_rows.append(frame)
         for hook in attention:
-            pattern = cache[f"{hook}.pattern"].float()
+            pattern = cache[f"{hook}.pattern"].float().cpu()
             n_keys = pattern.shape[-1]
             entropy = head_entropy(pattern)
             for metric, values in (

@@ -32,7 +32,8 @@ from diffusion_circuits.metrics.cka import (
     resampled_cka,
 )
 from diffusion_circuits.metrics.impact import impact
-from diffusion_circuits.model.noise import add_noise
+from diffusion_circuits.model.device import autocast
+from diffusion_circuits.model.noise import add_noise, predict_noise
 from diffusion_circuits.probe import Patch, Probe
 
 __all__ = [
@@ -85,9 +86,9 @@ def _hook_grams(
     for start in range(0, len(x0), batch_size):
         chunk = slice(start, start + batch_size)
         with probe.capture(names=hooks) as cache:
-            unet(x_t[chunk], t[chunk])
+            unet(x_t[chunk].to(unet.device), t[chunk].to(unet.device))
         for hook in hooks:
-            collected[hook].append(cache[hook].flatten(1).double())
+            collected[hook].append(cache[hook].flatten(1).double().cpu())
     return {h: gram(torch.cat(v)) for h, v in collected.items()}
 
 
@@ -210,14 +211,19 @@ def cross_model_patching(
         for batch in noised_batches(
             receiver.scheduler, receiver.probe_set, timesteps, seed, batch_size
         ):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
+            with autocast(receiver.unet.device, autocast_bf16):
                 with receiving.record() as clean:
-                    base = noise_mse(receiver.unet(batch.x_t, batch.t).sample.float(), batch.eps)
+                    base = noise_mse(
+                        predict_noise(receiver.unet, receiver.scheduler, batch.x_t, batch.t),
+                        batch.eps,
+                    )
                 with giving.capture(names=list(targets.values())) as donor_cache:
-                    donor.unet(batch.x_t, batch.t)
+                    donor.unet(batch.x_t.to(donor.unet.device), batch.t.to(donor.unet.device))
                 for group, hook in targets.items():
                     with receiving.intervene(Patch(hook, donor_cache[hook]), replay=clean):
-                        eps_hat = receiver.unet(batch.x_t, batch.t).sample.float()
+                        eps_hat = predict_noise(
+                            receiver.unet, receiver.scheduler, batch.x_t, batch.t
+                        )
                     mse = noise_mse(eps_hat, batch.eps)
                     rows.append(
                         pd.DataFrame(

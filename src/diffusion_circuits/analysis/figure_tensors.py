@@ -38,9 +38,12 @@ def figure_tensors(model: TrainedModel, params: Params) -> dict[str, np.ndarray]
     patterns: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     for timestep, state in zip(trajectory.timesteps, trajectory.states, strict=True):
         with probe.capture(names=names) as cache:
-            model.unet(state, torch.full((n,), timestep, dtype=torch.long))
+            device = model.unet.device
+            model.unet(
+                state.to(device), torch.full((n,), timestep, dtype=torch.long, device=device)
+            )
         for name in names:
-            patterns[name].append(cache[name])
+            patterns[name].append(cache[name].cpu())
     tensors = {
         "samples": trajectory.samples.half().numpy(),
         "timesteps": np.asarray(trajectory.timesteps),

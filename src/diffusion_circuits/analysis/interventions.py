@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 from diffusion_circuits.analysis.probing import ProbeSet, main_path, noised_batches
 from diffusion_circuits.metrics.accuracy import noise_mse
 from diffusion_circuits.metrics.impact import impact
-from diffusion_circuits.model.noise import add_noise
+from diffusion_circuits.model.device import autocast
+from diffusion_circuits.model.noise import add_noise, predict_noise
 from diffusion_circuits.params import AnalyzeParams
 from diffusion_circuits.probe import (
     AttentionPerturbation,
@@ -271,7 +272,7 @@ def _reference(
     x_t, _, t = add_noise(scheduler, reference_x0, timestep, seed + 1)
     names = [h for h in probe.hook_points if h.split(".")[-1] not in ("q", "k", "v", "pattern")]
     with probe.capture(names=names) as cache:
-        unet(x_t, t)
+        unet(x_t.to(unet.device), t.to(unet.device))
     means = {name: value.mean(dim=0) for name, value in cache.items()}
     return means, cache
 
@@ -348,7 +349,7 @@ def run_interventions(
     bar = tqdm(total=n_runs, desc="interventions", disable=not progress)
     references: dict[int, tuple] = {}
     for batch in batches:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
+        with autocast(unet.device, autocast_bf16):
             if batch.timestep not in references:
                 references = {
                     batch.timestep: _reference(
@@ -359,13 +360,13 @@ def run_interventions(
             draw = torch.randint(len(reference_x0), (len(batch.x_t),), generator=generator)
             reference = Reference(*references[batch.timestep], draw=draw)
             with probe.record() as clean:
-                base = noise_mse(unet(batch.x_t, batch.t).sample.float(), batch.eps)
+                base = noise_mse(predict_noise(unet, scheduler, batch.x_t, batch.t), batch.eps)
             for spec in specs:
                 if spec.subset and batch.rows.start >= params.baseline_images:
                     continue
                 # Replay skips what lies upstream of the intervention: same result, less work.
                 with probe.intervene(*spec.build(reference), replay=clean):
-                    eps_hat = unet(batch.x_t, batch.t).sample.float()
+                    eps_hat = predict_noise(unet, scheduler, batch.x_t, batch.t)
                 mse = noise_mse(eps_hat, batch.eps)
                 values = {
                     "mse_base": base,

@@ -11,6 +11,7 @@ from diffusers import DDPMScheduler, UNet2DModel
 from diffusion_circuits.analysis.probing import ProbeSet, select_probe_set
 from diffusion_circuits.data.faceset import FaceSet
 from diffusion_circuits.data.store import load_faceset
+from diffusion_circuits.model.device import resolve_device
 from diffusion_circuits.model.factory import load_checkpoint
 from diffusion_circuits.model.noise import images_to_tensor
 from diffusion_circuits.params import Params
@@ -32,11 +33,12 @@ def load_trained(
     params: Params, dataset: str, seed: int, root: str | Path = "data", n_probe: int | None = None
 ) -> TrainedModel:
     """Checkpoint, dataset and probe set (``n_probe`` held-out images, default
-    ``probe.n_images``) of one trained model."""
+    ``probe.n_images``) of one trained model; the network on ``train.device``."""
     root = Path(root)
     n_probe = params.probe.n_images if n_probe is None else n_probe
     torch.set_num_threads(params.train.num_threads)
     unet, scheduler = load_checkpoint(root / "models" / f"{dataset}-seed{seed}", params.model)
+    unet.to(resolve_device(params.train.device))
     faces = load_faceset(root / dataset)
     probe_set = select_probe_set(faces, n_probe, unet.config.in_channels)
     return TrainedModel(dataset, seed, unet, scheduler, faces, probe_set)

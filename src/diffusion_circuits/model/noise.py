@@ -10,7 +10,15 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler
 
-__all__ = ["images_to_tensor", "noise_like", "add_noise", "check_timesteps"]
+__all__ = [
+    "images_to_tensor",
+    "noise_like",
+    "add_noise",
+    "check_timesteps",
+    "training_target",
+    "noise_from_output",
+    "predict_noise",
+]
 
 
 def images_to_tensor(images: np.ndarray, channels: int | None = None) -> torch.Tensor:
@@ -56,3 +64,59 @@ def add_noise(
     eps = noise_like(x0, seed, timestep)
     t = torch.full((x0.shape[0],), timestep, dtype=torch.long)
     return scheduler.add_noise(x0, eps, t), eps, t
+
+
+def _signal_and_noise_scales(scheduler: DDPMScheduler, t: torch.Tensor, like: torch.Tensor):
+    alpha_bar = scheduler.alphas_cumprod.to(like.device, torch.float32)[t.to(like.device)]
+    shape = (-1,) + (1,) * (like.ndim - 1)
+    return alpha_bar.sqrt().view(shape), (1.0 - alpha_bar).sqrt().view(shape)
+
+
+def training_target(
+    scheduler: DDPMScheduler, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """What the network learns to output: ``eps``, or ``v = sqrt(abar) eps - sqrt(1-abar) x0``."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return eps
+    if kind == "v_prediction":
+        return scheduler.get_velocity(x0, eps, t)
+    raise ValueError(f"scheduler.prediction_type {kind!r} is not epsilon or v_prediction")
+
+
+def noise_from_output(
+    scheduler: DDPMScheduler, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """The noise estimate a network output implies, in float32.
+
+    Every accuracy and impact is measured on the predicted noise, whatever the network is
+    trained to output: a v-prediction gives ``eps_hat = sqrt(1-abar) x_t + sqrt(abar) v_hat``
+    (since ``x_t = sqrt(abar) x0 + sqrt(1-abar) eps``).
+
+    Examples
+    --------
+    >>> s = DDPMScheduler(num_train_timesteps=10, prediction_type="v_prediction")
+    >>> x0, eps, t = torch.ones(1, 1, 1, 1), torch.full((1, 1, 1, 1), 2.0), torch.tensor([4])
+    >>> x_t = s.add_noise(x0, eps, t)
+    >>> v = training_target(s, x0, eps, t)
+    >>> round(noise_from_output(s, v, x_t, t).item(), 5)
+    2.0
+    """
+    output = output.float()
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return output
+    if kind == "v_prediction":
+        signal, noise = _signal_and_noise_scales(scheduler, t, x_t)
+        return noise * x_t.float() + signal * output
+    raise ValueError(f"scheduler.prediction_type {kind!r} is not epsilon or v_prediction")
+
+
+def predict_noise(
+    unet, scheduler: DDPMScheduler, x_t: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """Run the network on its own device and return its noise estimate (see
+    :func:`noise_from_output`) as float32 on the CPU, where every metric is computed."""
+    device = unet.device
+    x_t, t = x_t.to(device), t.to(device)
+    return noise_from_output(scheduler, unet(x_t, t).sample, x_t, t).cpu()

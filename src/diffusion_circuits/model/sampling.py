@@ -55,14 +55,18 @@ def sample_trajectory(
         wanted = {min(steps, key=lambda s, t=t: abs(s - t)) for t in record}
     generator = torch.Generator().manual_seed(seed)
     size = unet.config.sample_size
+    # Drawn on the CPU so that every device starts from the same noise.
     x = torch.randn((n, unet.config.in_channels, size, size), generator=generator)
+    x = x.to(unet.device)
     kept_t, kept_x = [], []
     for t in steps:
         if t in wanted:
             kept_t.append(t)
-            kept_x.append(x.clone())
-        eps = unet(x, torch.full((n,), t, dtype=torch.long)).sample
-        x = ddim.step(eps, t, x, eta=0.0).prev_sample
+            kept_x.append(x.to("cpu", copy=True))
+        # DDIM reads scheduler.config.prediction_type, so the raw output goes in as it is.
+        output = unet(x, torch.full((n,), t, dtype=torch.long, device=x.device)).sample
+        x = ddim.step(output, t, x, eta=0.0).prev_sample
+    x = x.cpu()
     states = torch.stack(kept_x) if kept_x else x.new_zeros((0, *x.shape))
     return Trajectory(samples=x.clamp(-1, 1), timesteps=kept_t, states=states)
 

@@ -1,7 +1,7 @@
 """DDPM training loop: accelerate for devices, dvclive for logging, resumable checkpoints.
 
 One call trains one model on one dataset with one seed. The loop is deliberately the
-diffusers unconditional-training recipe (random timestep, epsilon MSE, AdamW, cosine
+diffusers unconditional-training recipe (random timestep, epsilon or v MSE, AdamW, cosine
 schedule with warm-up, EMA of the weights) with three CPU-specific choices, each
 measured by ``scripts/benchmark.py``: bf16 autocast where the CPU has native bf16,
 channels-last memory format, and a fixed thread count (also needed for determinism).
@@ -25,15 +25,15 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from diffusion_circuits.io import UserError, atomic_dir, atomic_path
+from diffusion_circuits.model.device import bf16_pays, resolve_device
 from diffusion_circuits.model.factory import build_scheduler, build_unet
-from diffusion_circuits.model.precision import cpu_supports_bf16
+from diffusion_circuits.model.noise import training_target
 from diffusion_circuits.params import Params
 
 __all__ = [
     "TrainingDiverged",
     "TrainResult",
     "train_ddpm",
-    "cpu_supports_bf16",
     "batch_for_step",
     "make_accelerator",
     "lr_factor",
@@ -111,32 +111,26 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, final_fraction: fl
 def min_snr_weights(
     scheduler: DDPMScheduler, timesteps: torch.Tensor, gamma: float
 ) -> torch.Tensor:
-    """Per-sample loss weights min(SNR(t), gamma) / SNR(t) for epsilon prediction.
+    """Per-sample min-SNR-gamma loss weights (Hang et al. 2023, "Efficient Diffusion
+    Training via Min-SNR Weighting"): ``min(SNR, gamma) / SNR`` for epsilon prediction,
+    ``min(SNR, gamma) / (SNR + 1)`` for v-prediction (the same weight on the x0 error).
 
-    Down-weights the low-noise timesteps whose epsilon targets dominate the plain MSE
-    gradient (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting");
+    Down-weights the low-noise timesteps whose targets dominate the plain MSE gradient;
     ``gamma = 0`` gives weight 1 everywhere.
     """
     if gamma <= 0:
         return torch.ones(timesteps.shape, dtype=torch.float32)
     snr = compute_snr(scheduler, timesteps).float()
+    if scheduler.config.prediction_type == "v_prediction":
+        return torch.clamp(snr, max=gamma) / (snr + 1.0)
     return torch.clamp(snr, max=gamma) / snr
-
-
-def _mixed_precision(params: Params, accelerator_cpu: bool) -> str:
-    wanted = params.train.mixed_precision
-    if wanted == "bf16" and accelerator_cpu and not cpu_supports_bf16():
-        return "no"
-    return wanted
 
 
 def make_accelerator(params: Params) -> Accelerator:
     """The accelerator ``train.device`` and ``train.mixed_precision`` ask for."""
-    device = params.train.device
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device is 'cuda' but no CUDA device is available")
-    use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    return Accelerator(mixed_precision=_mixed_precision(params, use_cpu), cpu=use_cpu)
+    device = resolve_device(params.train.device)
+    use_bf16 = bf16_pays(params.train.mixed_precision, device)
+    return Accelerator(mixed_precision="bf16" if use_bf16 else "no", cpu=device.type == "cpu")
 
 
 def _uncompiled(model: torch.nn.Module) -> torch.nn.Module:
@@ -242,7 +236,8 @@ def train_ddpm(
         noisy = noisy.contiguous(memory_format=memory_format)
         with accelerator.autocast():
             prediction = unet(noisy, timesteps).sample
-        per_sample = F.mse_loss(prediction.float(), noise, reduction="none").mean(dim=(1, 2, 3))
+        target = training_target(scheduler, images, noise, timesteps)
+        per_sample = F.mse_loss(prediction.float(), target, reduction="none").mean(dim=(1, 2, 3))
         weights = min_snr_weights(scheduler, timesteps, cfg.snr_gamma).to(per_sample.device)
         loss = (weights * per_sample).mean()
         if not torch.isfinite(loss):

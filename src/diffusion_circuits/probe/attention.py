@@ -67,24 +67,46 @@ class RecordingAttnProcessor:
         # called the way Attention.forward calls a processor, keywords filtered alike
         if "temb" in self._accepts:
             kwargs["temb"] = temb
-        output = self.original(
-            attn,
-            hidden_states,
-            encoder_hidden_states=encoder_hidden_states,
-            attention_mask=attention_mask,
-            **{k: v for k, v in kwargs.items() if k in self._accepts},
-        )
+        kwargs = {k: v for k, v in kwargs.items() if k in self._accepts}
         wanted = {s for s in SITE_ORDER if self.hub.has(self._key(s), edit=False)}
-        if wanted:
-            with torch.no_grad():
-                self.explicit(
-                    attn,
-                    hidden_states,
-                    encoder_hidden_states,
-                    attention_mask,
-                    temb,
-                    record_only=wanted,
-                )
+        if not wanted:
+            return self.original(
+                attn,
+                hidden_states,
+                encoder_hidden_states=encoder_hidden_states,
+                attention_mask=attention_mask,
+                **kwargs,
+            )
+        # The projections the processor computes are the ones to record: take them as
+        # they pass instead of computing them a second time.
+        taken: dict[str, list[torch.Tensor]] = {"q": [], "k": [], "v": []}
+        handles = [
+            module.register_forward_hook(lambda _m, _a, out, site=site: taken[site].append(out))
+            for site in taken
+            if isinstance(module := getattr(attn, f"to_{site}", None), torch.nn.Module)
+        ]
+        try:
+            output = self.original(
+                attn,
+                hidden_states,
+                encoder_hidden_states=encoder_hidden_states,
+                attention_mask=attention_mask,
+                **kwargs,
+            )
+        finally:
+            for handle in handles:
+                handle.remove()
+        once = all(len(values) == 1 for values in taken.values())
+        with torch.no_grad():
+            self.explicit(
+                attn,
+                hidden_states,
+                encoder_hidden_states,
+                attention_mask,
+                temb,
+                record_only=wanted,
+                projections=tuple(taken[s][0] for s in ("q", "k", "v")) if once else None,
+            )
         return output
 
     def explicit(
@@ -95,12 +117,19 @@ class RecordingAttnProcessor:
         attention_mask: torch.Tensor | None = None,
         temb: torch.Tensor | None = None,
         record_only: set[str] | None = None,
+        projections: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor | None:
         """diffusers' ``AttnProcessor`` with every site passed through the hub.
 
         With ``record_only`` (a set of sites) it stops after the last site needed and
-        returns None.
+        returns None; ``projections`` are the outputs of ``to_q, to_k, to_v`` when the
+        processor has already computed them (recording only).
         """
+        if projections is not None:
+            query, key, value = projections
+            mask = attn.prepare_attention_mask(attention_mask, key.shape[1], query.shape[0])
+            self._sites(attn, query, key, value, mask, record_only)
+            return None
         residual = hidden_states
         if attn.spatial_norm is not None:
             hidden_states = attn.spatial_norm(hidden_states, temb)
@@ -121,12 +150,33 @@ class RecordingAttnProcessor:
             encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
         key = attn.to_k(encoder_hidden_states)
         value = attn.to_v(encoder_hidden_states)
-        heads = attn.heads
+        z = self._sites(attn, query, key, value, attention_mask, record_only)
+        if record_only is not None:
+            return None
+        hidden_states = attn.batch_to_head_dim(_merged(z))
+        hidden_states = attn.to_out[0](hidden_states)
+        hidden_states = attn.to_out[1](hidden_states)
+        if input_ndim == 4:
+            hidden_states = hidden_states.transpose(-1, -2).reshape(batch, channel, height, width)
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        return hidden_states / attn.rescale_output_factor
 
-        def split(x: torch.Tensor) -> torch.Tensor:  # [B, n, heads*d] -> [B, heads, n, d]
-            return x.view(batch, x.shape[1], heads, -1).transpose(1, 2)
+    def _sites(
+        self,
+        attn,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        record_only: set[str] | None,
+    ) -> torch.Tensor | None:
+        """Heads split, then q, k, v, logits, pattern and z through the hub, in order.
 
-        query, key, value = split(query), split(key), split(value)
+        Returns z [B, heads, queries, d], or None once the ``record_only`` sites are done.
+        """
+        batch, heads = query.shape[0], attn.heads
+        query, key, value = (_split(x, heads) for x in (query, key, value))
         # AttnProcessor2_0 (the default) applies these; they are None in UNet2DModel
         if getattr(attn, "norm_q", None) is not None:
             query = attn.norm_q(query)
@@ -137,39 +187,30 @@ class RecordingAttnProcessor:
         value = self.hub.apply(self._key("v"), value)
         if record_only is not None and not record_only & {"pattern", "z"}:
             return None
-
-        def merged(x: torch.Tensor) -> torch.Tensor:  # [B, heads, n, d] -> [B*heads, n, d]
-            return x.reshape(batch * heads, *x.shape[2:])
-
-        mask = (
-            None
-            if attention_mask is None
-            else attention_mask.view(batch, heads, *attention_mask.shape[1:])
-        )
         if self.hub.has(self._key("logits"), edit=True):
             q, k = (query.float(), key.float()) if attn.upcast_attention else (query, key)
             logits = attn.scale * (q @ k.transpose(-1, -2))
-            if mask is not None:
-                logits = logits + mask
+            if attention_mask is not None:
+                logits = logits + attention_mask.view(batch, heads, *attention_mask.shape[1:])
             if attn.upcast_softmax:
                 logits = logits.float()
             logits = self.hub.apply(self._key("logits"), logits)
             probs = logits.softmax(dim=-1).to(query.dtype)
         else:
-            scores = attn.get_attention_scores(merged(query), merged(key), attention_mask)
+            scores = attn.get_attention_scores(_merged(query), _merged(key), attention_mask)
             probs = scores.view(batch, heads, *scores.shape[1:])
         probs = self.hub.apply(self._key("pattern"), probs)
         if record_only is not None and "z" not in record_only:
             return None
-        z = torch.bmm(merged(probs), merged(value)).view(batch, heads, probs.shape[2], -1)
-        z = self.hub.apply(self._key("z"), z)
-        if record_only is not None:
-            return None
-        hidden_states = attn.batch_to_head_dim(merged(z))
-        hidden_states = attn.to_out[0](hidden_states)
-        hidden_states = attn.to_out[1](hidden_states)
-        if input_ndim == 4:
-            hidden_states = hidden_states.transpose(-1, -2).reshape(batch, channel, height, width)
-        if attn.residual_connection:
-            hidden_states = hidden_states + residual
-        return hidden_states / attn.rescale_output_factor
+        z = torch.bmm(_merged(probs), _merged(value)).view(batch, heads, probs.shape[2], -1)
+        return self.hub.apply(self._key("z"), z)
+
+
+def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """[B, n, heads*d] -> [B, heads, n, d]"""
+    return x.view(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
+
+
+def _merged(x: torch.Tensor) -> torch.Tensor:
+    """[B, heads, n, d] -> [B*heads, n, d]"""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
