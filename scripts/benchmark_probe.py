@@ -9,7 +9,7 @@
    process, reporting its peak RSS and the tracemalloc peak (numpy buffers). Budget: flat
    in the number of steps.
 
-    OMP_NUM_THREADS=2 .venv/bin/python scripts/benchmark_probe.py [--repeats 5]
+    OMP_NUM_THREADS=2 .venv/bin/python scripts/benchmark_probe.py [--repeats 5] [--public]
 """
 
 from __future__ import annotations
@@ -99,6 +99,69 @@ def architectures() -> dict[str, tuple[torch.nn.Module, dict]]:
     }
 
 
+def public_architectures() -> dict[str, tuple[torch.nn.Module, dict]]:
+    """Public models at their published widths and depths (random weights, batch 1):
+    where the mid-sized configs above exaggerate attention's share of the forward (a
+    1024-token self-attention at width 32), these show the overhead users will see."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(2)
+    t = torch.tensor([500])
+    sd15 = UNet2DConditionModel(  # Stable Diffusion 1.5's UNet config
+        sample_size=32,
+        block_out_channels=(320, 640, 1280, 1280),
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        layers_per_block=2,
+        cross_attention_dim=768,
+        attention_head_dim=8,
+    )
+    dit_xl = DiTTransformer2DModel(  # DiT-XL/2 at 256 px (32x32 latents, 256 tokens)
+        num_attention_heads=16,
+        attention_head_dim=72,
+        in_channels=4,
+        out_channels=8,
+        num_layers=28,
+        sample_size=32,
+        patch_size=2,
+        num_embeds_ada_norm=1000,
+    )
+    pixart_alpha = PixArtTransformer2DModel(  # PixArt-alpha 256 px (T5 captions, 120 tokens)
+        num_attention_heads=16,
+        attention_head_dim=72,
+        in_channels=4,
+        out_channels=8,
+        num_layers=28,
+        sample_size=32,
+        patch_size=2,
+        cross_attention_dim=1152,
+        caption_channels=4096,
+        use_additional_conditions=False,
+    )
+    latents = torch.randn(1, 4, 32, 32, generator=g)
+    return {
+        "PixArt-alpha, 256 px": (
+            pixart_alpha,
+            dict(
+                hidden_states=latents,
+                timestep=t,
+                encoder_hidden_states=torch.randn(1, 120, 4096, generator=g),
+            ),
+        ),
+        "SD1.5 UNet, 256 px": (
+            sd15,
+            dict(
+                sample=latents,
+                timestep=t,
+                encoder_hidden_states=torch.randn(1, 77, 768, generator=g),
+            ),
+        ),
+        "DiT-XL/2, 256 px": (
+            dit_xl,
+            dict(hidden_states=latents, timestep=t, class_labels=torch.tensor([1])),
+        ),
+    }
+
+
 def forward(model, inputs: dict, probe: Probe | None = None, names=None) -> None:
     """One forward under no_grad, plain or inside ``probe.capture(names)``."""
     with torch.no_grad(), probe.capture(names) if probe is not None else nullcontext():
@@ -126,12 +189,13 @@ def median_ratios(plain, variants: list, repeats: int) -> tuple[float, list[floa
     return statistics.median(plain_times), [statistics.median(r) for r in ratios]
 
 
-def capture_overhead(repeats: int) -> None:
+def capture_overhead(repeats: int, public: bool) -> None:
     print(
         f"capture overhead (median of {repeats} interleaved repeats; budget 1.5x), {torch.get_num_threads()} threads"
     )
     print(f"{'model':26s} {'plain ms':>9s} {'full':>6s} {'patterns':>9s} {'no sites':>9s}")
-    for name, (model, inputs) in architectures().items():
+    models = architectures() | (public_architectures() if public else {})
+    for name, (model, inputs) in models.items():
         model.eval()
         probe = Probe(model)
         sites = {n for n in probe.hook_points if probe._map.points[n].kind == "site"}
@@ -214,13 +278,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--public",
+        action="store_true",
+        help="also SD 1.5's UNet, DiT-XL/2 and PixArt-alpha at published sizes (~8 GB)",
+    )
     parser.add_argument("--stream-child", nargs=2, metavar=("STEPS", "FOLDER"))
     args = parser.parse_args()
     if args.stream_child:
         print(json.dumps(stream_child(int(args.stream_child[0]), args.stream_child[1])))
         return
     if not args.skip_overhead:
-        capture_overhead(args.repeats)
+        capture_overhead(args.repeats, args.public)
         print()
     if not args.skip_memory:
         streaming_memory()

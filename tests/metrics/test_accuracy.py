@@ -86,6 +86,7 @@ def test_accuracy_table_reports_baselines_and_margin():
         """Returns the true noise of a zero image: R^2 = 1 exactly."""
 
         config = type("C", (), {})()
+        device = torch.device("cpu")  # as every diffusers model has
 
         def forward(self, x_t, t):
             alpha_bar = scheduler.alphas_cumprod[t][:, None, None, None]

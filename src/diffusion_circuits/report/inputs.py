@@ -80,9 +80,13 @@ def _per_seed(metrics: Path, stage: str, seeds, describe) -> str:
     return "; ".join(parts)
 
 
+_OUTPUT = {"epsilon": "the noise (epsilon)", "v_prediction": "v = sqrt(abar) eps - sqrt(1-abar) x0"}
+
+
 def _margins(evaluate: dict) -> str:
     margin = evaluate.get("margin_over_best_baseline", {})
-    return " / ".join(f"{v:+.3f}" for v in margin.values()) or "not recorded"
+    # four decimals: the t = 900 margins are a few 1e-4, and "-0.000" would hide the sign
+    return " / ".join(f"{v:+.4f}" for v in margin.values()) or "not recorded"
 
 
 def _sample_quality(samples: dict) -> str:
@@ -139,7 +143,9 @@ def report_header(params: Params, ctx: ReportInputs, commit: str, versions: str,
             for d, s in selection.items()),
         "resolution / colour": f"{params.data.resolution} px, {params.data.colour}",
         "model": f"UNet2DModel {list(params.model.block_out_channels)}, attention head dim "
-        f"{params.model.attention_head_dim}",
+        f"{params.model.attention_head_dim}, trained to output "
+        f"{_OUTPUT[params.scheduler.prediction_type]} (accuracy and every impact are read "
+        "on the noise estimate it implies)",
         "training": f"{params.train.steps} steps x batch {params.train.batch_size}, seeds "
         f"{list(params.train.seeds)}, mixed precision asked: {params.train.mixed_precision}",
         **model_quality(params, metrics),
