@@ -48,7 +48,7 @@ ci-repro: setup
 
 bench: setup
 	python scripts/benchmark.py
-	python scripts/benchmark_probe.py
+	python scripts/benchmark_probe.py --public
 
 # Rebuild .dvc/plots_template.html (vega libraries inlined, for offline `dvc plots show`);
 # needs npm and the npm registry. The built file is committed, so users never need this.
