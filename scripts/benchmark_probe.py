@@ -115,7 +115,9 @@ def public_architectures() -> dict[str, tuple[torch.nn.Module, dict]]:
         cross_attention_dim=768,
         attention_head_dim=8,
     )
-    dit_xl = DiTTransformer2DModel(  # DiT-XL/2 at 256 px (32x32 latents, 256 tokens)
+    # DiT-XL/2 and PixArt-alpha share the XL/2 backbone: 28 blocks of 16 x 72 heads, patch 2
+    # on 32x32 latents (256 px, 256 tokens)
+    xl_2 = dict(
         num_attention_heads=16,
         attention_head_dim=72,
         in_channels=4,
@@ -123,19 +125,10 @@ def public_architectures() -> dict[str, tuple[torch.nn.Module, dict]]:
         num_layers=28,
         sample_size=32,
         patch_size=2,
-        num_embeds_ada_norm=1000,
     )
-    pixart_alpha = PixArtTransformer2DModel(  # PixArt-alpha 256 px (T5 captions, 120 tokens)
-        num_attention_heads=16,
-        attention_head_dim=72,
-        in_channels=4,
-        out_channels=8,
-        num_layers=28,
-        sample_size=32,
-        patch_size=2,
-        cross_attention_dim=1152,
-        caption_channels=4096,
-        use_additional_conditions=False,
+    dit_xl = DiTTransformer2DModel(**xl_2, num_embeds_ada_norm=1000)
+    pixart_alpha = PixArtTransformer2DModel(  # T5 captions, 120 tokens
+        **xl_2, cross_attention_dim=1152, caption_channels=4096, use_additional_conditions=False
     )
     latents = torch.randn(1, 4, 32, 32, generator=g)
     return {
