@@ -7,6 +7,7 @@ same seed); every table carries a ``seed`` column.
 import time
 
 import pandas as pd
+import torch
 
 from diffusion_circuits.analysis.circuits import circuit_robustness
 from diffusion_circuits.analysis.cross_dataset import (
@@ -25,7 +26,7 @@ from diffusion_circuits.params import load_params
 DATASETS = ("synthetic", "natural")
 
 
-def _one_seed(params, seed: int) -> dict[str, pd.DataFrame]:
+def _one_seed(params, seed: int, device: torch.device, bf16: bool) -> dict[str, pd.DataFrame]:
     models = [load_trained(params, dataset, seed) for dataset in DATASETS]
     common = dict(
         timesteps=params.probe.timesteps, seed=params.probe.seed, batch_size=params.probe.batch_size
@@ -37,12 +38,11 @@ def _one_seed(params, seed: int) -> dict[str, pd.DataFrame]:
     # The untrained baseline is the initialisation both models of this seed started from.
     cka, cka_summary = feature_transferability(
         models,
-        build_unet(params.model, seed=seed).to(resolve_device(params.train.device)),
+        build_unet(params.model, seed=seed).to(device),
         **common,
         n_resamples=params.analyze.cka_bootstrap,
         confidence=params.stats.confidence,
     )
-    bf16 = bf16_pays(params.analyze.mixed_precision, resolve_device(params.train.device))
     patching = cross_model_patching(models, **common, autocast_bf16=bf16)
     tops = pd.concat(
         [pd.read_parquet(f"data/analysis/{d}-seed{seed}/top_components.parquet") for d in DATASETS]
@@ -64,7 +64,9 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     started = time.perf_counter()
-    per_seed = [_one_seed(params, seed) for seed in params.train.seeds]
+    device = resolve_device(params.train.device)
+    bf16 = bf16_pays(params.analyze.mixed_precision, device)
+    per_seed = [_one_seed(params, seed, device, bf16) for seed in params.train.seeds]
     tables = {
         name: pd.concat([t[name] for t in per_seed], ignore_index=True) for name in per_seed[0]
     }
@@ -79,9 +81,7 @@ def main() -> None:
     write_json(
         {
             "seeds": list(params.train.seeds),
-            "intervention_precision": "bf16"
-            if bf16_pays(params.analyze.mixed_precision, resolve_device(params.train.device))
-            else "fp32",
+            "intervention_precision": "bf16" if bf16 else "fp32",
             "cross_dataset_accuracy": tables["summary"]["value"].mean(),
             "feature_transferability": overall.get("cka"),
             "feature_transferability_baseline": overall.get("cka_baseline"),

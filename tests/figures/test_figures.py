@@ -12,6 +12,7 @@ from matplotlib.colors import LogNorm
 from diffusion_circuits.figures import CAPTIONS, FIGURES, render_all
 from diffusion_circuits.figures.overview import image_grid
 from diffusion_circuits.figures.panels import log_scale
+from diffusion_circuits.stats.tables import GROUP_ORDER
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +187,32 @@ def test_cka_heatmap_shows_the_cka_metric_only(drawn, figure_data):
     heatmap = panels(drawn["figure8_cross_dataset"])[5]
     cka = figure_data.cka[figure_data.cka["metric"] == "cka"]
     assert heatmap.collections[0].get_array().mean() == pytest.approx(cka["value"].mean())
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_no_legend_covers_a_bar(drawn, name):
+    fig = drawn[name]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in panels(fig):
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent(renderer)
+        for bar in ax.patches:
+            if bar.get_height() and bar.get_width():
+                assert not box.overlaps(bar.get_window_extent(renderer)), (
+                    f"{name} {ax.panel_letter}: the legend covers a bar"
+                )
+
+
+def test_bar_panels_keep_one_dataset_order_and_layer_groups_in_depth_order(drawn):
+    overview = panels(drawn["figure1_overview"])
+    for ax in overview:
+        legend = ax.get_legend()
+        if legend is not None and ax.patches:
+            labels = [t.get_text() for t in legend.get_texts()]
+            datasets = [label for label in labels if label in ("synthetic", "natural")]
+            assert datasets == ["synthetic", "natural"][: len(datasets)], ax.panel_letter
+    groups = [t.get_text() for t in overview[2].get_xticklabels()]
+    assert groups == [g for g in GROUP_ORDER if g in groups]

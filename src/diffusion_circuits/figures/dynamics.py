@@ -19,6 +19,7 @@ from diffusion_circuits.figures.panels import (
     new_figure,
     note,
     panel_title,
+    present_in_order,
 )
 from diffusion_circuits.stats.study import (
     FEATURE_COMPLEXITY,
@@ -33,10 +34,6 @@ __all__ = ["figure5", "figure6", "figure7", "figure8"]
 SCORE_COLUMNS = ("edge_score", "texture_score", "semantic_score")
 # Impacts below this are drawn at it on log colour scales (0 and negatives have no log).
 IMPACT_FLOOR = 1e-4
-
-
-def _present(order, values) -> list[str]:
-    return [g for g in order if g in set(values)]
 
 
 def figure5(data: FigureData):
@@ -68,7 +65,7 @@ def figure5(data: FigureData):
     for panel, dataset in zip(ax[2:], DATASETS, strict=True):
         part = feature[feature["dataset"] == dataset]
         matrix = part.groupby(["layer_group", "timestep"])["value"].mean().unstack("timestep")
-        matrix = matrix.loc[_present(GROUP_ORDER, matrix.index)]
+        matrix = matrix.loc[present_in_order(GROUP_ORDER, matrix.index)]
         heatmap(panel, matrix, f"Emergence timeline ({dataset})", FEATURE_LABEL, cmap="viridis")
     fig.tight_layout()
     return fig
@@ -142,7 +139,7 @@ def figure7(data: FigureData):
     fig, ax = new_figure(6, "Figure 7. Intervention analysis and causal validation")
     layer = impact[(impact["family"] == "layer_ablation") & (impact["method"] == "zero")]
     synthetic = layer[layer["dataset"] == "synthetic"]
-    for group in _present(GROUP_ORDER, synthetic["target"]):
+    for group in present_in_order(GROUP_ORDER, synthetic["target"]):
         series = synthetic[synthetic["target"] == group].groupby("timestep")["value"].mean()
         ax[0].plot(series.index, series.to_numpy(), marker="o", label=group)
     scale = log_scale(ax[0], synthetic["value"].groupby([synthetic["target"],
@@ -163,7 +160,7 @@ def figure7(data: FigureData):
     scaling = impact[(impact["family"] == "feature_scaling") & (impact["dataset"] == "synthetic")]
     scaling = scaling.assign(factor=scaling["method"])
     bars(ax[2], scaling, "target", "Feature scaling impact (synthetic)", "impact",
-         hue="factor", order=_present(GROUP_ORDER, scaling["target"]))  # fmt: skip
+         hue="factor", order=present_in_order(GROUP_ORDER, scaling["target"]))  # fmt: skip
     means = scaling.groupby(["target", "factor"])["value"].mean()
     ax[2].set_ylabel(f"impact ({log_scale(ax[2], means)} scale)")
     for dataset in DATASETS:
@@ -210,12 +207,12 @@ def figure8(data: FigureData):
                             & (s.interventions["method"] == "zero")
                             & (s.interventions["metric"] == "impact")]  # fmt: skip
     bars(ax[2], layer, "target", "Layer ablation impact", "impact",
-         order=_present(GROUP_ORDER, layer["target"]))  # fmt: skip
+         order=present_in_order(GROUP_ORDER, layer["target"]))  # fmt: skip
     means = layer.groupby(["dataset", "target"])["value"].mean()
     ax[2].set_ylabel(f"impact ({log_scale(ax[2], means)} scale)")
     feature = s.activations[s.activations["metric"] == FEATURE_COMPLEXITY]
     bars(ax[3], feature, "layer_group", "Feature hierarchy", FEATURE_LABEL,
-         order=_present(GROUP_ORDER, feature["layer_group"]))  # fmt: skip
+         order=present_in_order(GROUP_ORDER, feature["layer_group"]))  # fmt: skip
     accuracy = data.cross_accuracy[data.cross_accuracy["metric"] == "accuracy"]
     matrix = accuracy.groupby(["model", "dataset"])["value"].mean().unstack("dataset")
     heatmap(ax[4], matrix, "Generalisation: accuracy (model x data)", "R^2", annot=True,
@@ -226,7 +223,7 @@ def figure8(data: FigureData):
             cmap="mako")  # fmt: skip
     patching = data.patching.assign(dataset=data.patching["model"])
     bars(ax[6], patching, "target", "Transfer: patch group from other model",
-         "impact on receiver", order=_present(GROUP_ORDER, patching["target"]))  # fmt: skip
+         "impact on receiver", order=present_in_order(GROUP_ORDER, patching["target"]))  # fmt: skip
     _cka_by_depth(ax[7], data.cka)
     fig.tight_layout()
     return fig

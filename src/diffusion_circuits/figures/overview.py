@@ -17,9 +17,11 @@ from diffusion_circuits.figures.panels import (
     new_figure,
     note,
     panel_title,
+    present_in_order,
     reference_line,
 )
 from diffusion_circuits.stats.study import FEATURE_COMPLEXITY, all_components, component_impacts
+from diffusion_circuits.stats.tables import GROUP_ORDER
 
 __all__ = ["figure1", "figure2", "figure3", "figure4", "image_grid"]
 
@@ -45,8 +47,9 @@ def figure1(data: FigureData):
                     "Circuit complexity", "participation ratio")  # fmt: skip
     line_by_dataset(ax[1], _metric(s.attention, "specialisation"), "timestep",
                     "Attention specialisation", "S = (Hmax - H) / Hmax")  # fmt: skip
-    bars(ax[2], _metric(s.activations, FEATURE_COMPLEXITY), "layer_group",
-         "Feature complexity by layer group", FEATURE_LABEL)  # fmt: skip
+    complexity = _metric(s.activations, FEATURE_COMPLEXITY)
+    bars(ax[2], complexity, "layer_group", "Feature complexity by layer group", FEATURE_LABEL,
+         order=present_in_order(GROUP_ORDER, complexity["layer_group"]))  # fmt: skip
     robustness = all_components(data.robustness)
     across = robustness[robustness["comparison"] == "across_timesteps"]
     if across.empty:

@@ -23,6 +23,8 @@ __all__ = [
     "chance_line",
     "line_by_dataset",
     "bars",
+    "present_in_order",
+    "legend_headroom",
     "heatmap",
     "note",
     "mean_ci",
@@ -30,6 +32,8 @@ __all__ = [
 
 DATASETS = ("synthetic", "natural")
 PALETTE = {"synthetic": "#1b9e77", "natural": "#d95f02"}
+# Fraction of a bar panel's height added above the data for a legend of up to 3 rows.
+LEGEND_HEADROOM = 0.35
 
 
 def new_figure(
@@ -73,12 +77,16 @@ def log_scale(ax: plt.Axes, values, axis: str = "y") -> str:
     setter = ax.set_yscale if axis == "y" else ax.set_xscale
     if values.size and (values > 0).all():
         setter("log")
-        return "log"
-    nonzero = np.abs(values[values != 0])
-    # The linear band around 0 spans the smallest magnitude present, at least 1e-4.
-    threshold = max(float(nonzero.min()), 1e-4) if nonzero.size else 1e-4
-    setter("symlog", linthresh=10 ** np.floor(np.log10(threshold)))
-    return "symlog"
+        scale = "log"
+    else:
+        nonzero = np.abs(values[values != 0])
+        # The linear band around 0 spans the smallest magnitude present, at least 1e-4.
+        threshold = max(float(nonzero.min()), 1e-4) if nonzero.size else 1e-4
+        setter("symlog", linthresh=10 ** np.floor(np.log10(threshold)))
+        scale = "symlog"
+    if axis == "y" and ax.get_legend() is not None:
+        legend_headroom(ax)
+    return scale
 
 
 def reference_line(ax: plt.Axes, y: float, label: str, colour: str = "k") -> None:
@@ -139,15 +147,42 @@ def bars(
     hue: str = "dataset",
     order=None,
 ) -> None:
-    """Bar chart of mean value with 95% CI error bars, coloured by dataset."""
-    palette = PALETTE if hue == "dataset" else None
-    sns.barplot(data=frame, x=x, y="value", hue=hue, order=order, palette=palette,
+    """Bar chart of mean value with 95% CI error bars, coloured by dataset.
+
+    Datasets keep one order and colour in every panel. Linear axes get headroom above
+    the tallest bar or error bar so that the legend (and a chance line's entry, added
+    later) sits over empty space rather than over a bar.
+    """
+    by_dataset = hue == "dataset"
+    sns.barplot(data=frame, x=x, y="value", hue=hue, order=order,
+                hue_order=present_in_order(DATASETS, frame[hue]) if by_dataset else None,
+                palette=PALETTE if by_dataset else None,
                 errorbar=("ci", 95), ax=ax, n_boot=200, seed=0)  # fmt: skip
     ax.set(xlabel="", ylabel=ylabel)
     panel_title(ax, title)
     ax.tick_params(axis="x", rotation=45, labelsize=7)
     if ax.get_legend() is not None:
-        ax.legend(fontsize=7)
+        legend_headroom(ax)
+        ax.legend(fontsize=7, loc="upper right")
+
+
+def legend_headroom(ax: plt.Axes) -> None:
+    """Raise the top of the y-axis so that an upper-right legend sits over empty space.
+
+    Works in the axis's own scale (linear, log or symlog): the data keep the lower part
+    of the panel and the legend gets the top ``LEGEND_HEADROOM`` of it.
+    """
+    ax.autoscale(axis="y")
+    scale = ax.yaxis.get_transform()
+    bottom, top = scale.transform(np.asarray(ax.get_ylim()))
+    raised = scale.inverted().transform(np.array([top + LEGEND_HEADROOM * (top - bottom)]))
+    ax.set_ylim(top=float(raised[0]))
+
+
+def present_in_order(order, values) -> list[str]:
+    """The members of ``order`` that occur in ``values``, in ``order``'s order."""
+    present = set(values)
+    return [item for item in order if item in present]
 
 
 def heatmap(ax: plt.Axes, matrix: pd.DataFrame, title: str, label: str, **kwargs) -> None:

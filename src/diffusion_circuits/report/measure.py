@@ -23,7 +23,7 @@ from diffusion_circuits.report.context import (
     unit_of,
 )
 from diffusion_circuits.report.transfer import cross_accuracy, robustness, transferability
-from diffusion_circuits.report.verdict import Measurement, is_model_level
+from diffusion_circuits.report.verdict import Measurement, ci_side, is_model_level
 from diffusion_circuits.stats.study import ALL_SEEDS, component_impacts, table4_frames
 
 __all__ = ["Measurement", "ReportInputs", "claim_tests", "measure"]
@@ -242,7 +242,7 @@ def _effect_size_range(ctx: ReportInputs) -> Measurement:
     signed, reversed_ = [], []
     for _, row in _table4_rows(ctx).iterrows():
         paper = ctx.paper_directions.get(f"table4 {row['metric']}", 0.0)
-        ours = 1.0 if row["ci_low"] > 0 else -1.0 if row["ci_high"] < 0 else 0.0
+        ours = ci_side(row["ci_low"], row["ci_high"], 0.0)
         size = abs(float(row["effect_size"]))
         if paper == 0 or ours == paper:
             signed.append(size)

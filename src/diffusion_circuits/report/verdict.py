@@ -23,6 +23,7 @@ __all__ = [
     "RELATIVE_TOLERANCE",
     "RULE_TEXT",
     "VERDICTS",
+    "ci_side",
     "claim_kind",
     "is_model_level",
     "paper_threshold",
@@ -152,7 +153,7 @@ def _valid_ci(m: Measurement) -> bool:
     return bool(np.isfinite(m.ci_low) and np.isfinite(m.ci_high) and m.ci_low <= m.ci_high)
 
 
-def _side(low: float, high: float, null: float) -> int:
+def ci_side(low: float, high: float, null: float) -> int:
     """+1 / -1 when [low, high] lies above / below the null, 0 when it contains it."""
     return 1 if low > null else -1 if high < null else 0
 
@@ -180,7 +181,7 @@ def _directional(claim: Claim, ours: Measurement) -> tuple[str, str]:
     paper_side = np.sign(claim.value - null)
     if not _valid_ci(ours):
         return NOT_REPLICATED, "no valid CI: direction not established"
-    side = _side(ours.ci_low, ours.ci_high, null)
+    side = ci_side(ours.ci_low, ours.ci_high, null)
     if side == 0:
         return NOT_REPLICATED, f"CI contains the null {null:g}"
     if side == paper_side:
@@ -195,7 +196,7 @@ def _effect_size(claim: Claim, ours: Measurement) -> tuple[str, str]:
     ours_label = cohen_label(ours.value)
     low, high = ours.direction_ci
     if np.isfinite(low) and np.isfinite(high):
-        side = _side(low, high, 0.0)
+        side = ci_side(low, high, 0.0)
         if side == 0:
             return NOT_REPLICATED, "sign not established (CI of the difference contains 0)"
     else:
