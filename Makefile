@@ -24,8 +24,10 @@ $(VENV)/.installed: pyproject.toml requirements-lock.txt
 
 setup: $(VENV)/.installed
 
+# The per-model stages run in parallel lanes, one per core, then dvc commit records them;
+# `dvc repro` gives the same results one stage at a time (scripts/repro_lanes.py).
 repro: setup
-	dvc repro
+	python scripts/repro_lanes.py
 
 # --temp: the tiny run happens in a temporary copy and is kept as a DVC experiment
 # (`dvc exp show`); params.yaml, dvc.lock, metrics, figures and the report stay untouched.

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from diffusion_circuits.analysis.sample_quality import (
+    attribute_error_of_real_draws,
     ceiling_images,
     fit_feature_space,
     noise_control,
@@ -24,13 +25,18 @@ def main() -> None:
     )
     save_feature_space(feature_space, f"data/features/{args.dataset}")
     reals = ceiling_images(faces, channels, cfg.n_samples, cfg.seed)
-    ceiling = {
-        **quality_scores(feature_space, faces, reals, channels, cfg.k),
-        "clean_fraction": feature_space.clean_fraction(reals),
-    }
+    ceiling = quality_scores(feature_space, faces, reals, channels, cfg.k)
     noised = noise_control(feature_space, faces, reals, channels, cfg.k, cfg.seed)
+    attribute_floor = attribute_error_of_real_draws(
+        feature_space, faces, channels, cfg.n_samples, cfg.seed
+    )
     write_json(
-        {**report, "real_vs_real": ceiling, "noised_real_vs_real": noised},
+        {
+            **report,
+            "real_vs_real": ceiling,
+            "noised_real_vs_real": noised,
+            **({"attribute_error_of_real_draws": attribute_floor} if attribute_floor else {}),
+        },
         f"metrics/feature_net/{args.dataset}.json",
     )
 

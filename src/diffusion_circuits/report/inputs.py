@@ -86,7 +86,13 @@ _OUTPUT = {"epsilon": "the noise (epsilon)", "v_prediction": "v = sqrt(abar) eps
 def _margins(evaluate: dict) -> str:
     margin = evaluate.get("margin_over_best_baseline", {})
     # four decimals: the t = 900 margins are a few 1e-4, and "-0.000" would hide the sign
-    return " / ".join(f"{v:+.4f}" for v in margin.values()) or "not recorded"
+    values = " / ".join(f"{v:+.4f}" for v in margin.values()) or "not recorded"
+    intervals = evaluate.get("margin_ci_over_images")
+    if not intervals:
+        return values
+    not_above = [t.removeprefix("t") for t, (low, _) in intervals.items() if not low > 0]
+    where = f"not above 0 at t = {', '.join(not_above)}" if not_above else "all above 0"
+    return f"{values} (CI over images {where})"
 
 
 def _sample_quality(samples: dict) -> str:
@@ -94,6 +100,16 @@ def _sample_quality(samples: dict) -> str:
     if not fraction:
         return "not recorded"
     return f"{fraction['precision']:.2f} / {fraction['recall']:.2f}"
+
+
+def _attribute_error(samples: dict) -> str:
+    if "max_attribute_frequency_error" not in samples:
+        return "no attributes"
+    floor = samples.get("max_attribute_frequency_error_of_real_draws")
+    real = (
+        f" (real draws: {floor['mean']:.2f}, 95th percentile {floor['q95']:.2f})" if floor else ""
+    )
+    return f"{samples['max_attribute_frequency_error']:.2f}{real}"
 
 
 def _precision(train: dict) -> str:
@@ -111,6 +127,8 @@ def model_quality(params: Params, metrics: str | Path = "metrics") -> dict[str, 
             _per_seed(metrics, "evaluate", seeds, _margins),
         "sample precision / recall as fractions of the real-vs-real ceiling":
             _per_seed(metrics, "samples", seeds, _sample_quality),
+        "max attribute frequency error of the samples (of as many real held-out images)":
+            _per_seed(metrics, "samples", seeds, _attribute_error),
         "training precision (as run)":
             _per_seed(metrics, "train", seeds, _precision),
     }  # fmt: skip

@@ -1,0 +1,56 @@
+"""The lane planner of `make repro` (scripts/repro_lanes.py) on hand-made stage graphs."""
+
+import importlib.util
+from pathlib import Path
+
+import networkx as nx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("repro_lanes", ROOT / "scripts/repro_lanes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def study_graph(seeds=(0, 1)) -> nx.DiGraph:
+    """The default pipeline's shape: an edge from each stage to each stage it reads."""
+    graph = nx.DiGraph()
+    graph.add_edge("prepare_natural", "generate_synthetic")
+    for dataset in ("synthetic", "natural"):
+        data = "generate_synthetic" if dataset == "synthetic" else "prepare_natural"
+        graph.add_edge(f"feature_net@{dataset}", data)
+        for seed in seeds:
+            model = f"{dataset}-{seed}"
+            graph.add_edge(f"train@{model}", data)
+            for stage in ("evaluate", "samples", "cache_activations"):
+                graph.add_edge(f"{stage}@{model}", f"train@{model}")
+            graph.add_edge(f"samples@{model}", f"feature_net@{dataset}")
+            graph.add_edge(f"analyze@{model}", f"cache_activations@{model}")
+            graph.add_edge(f"analyze@{model}", f"train@{model}")
+            for late in ("cross_dataset", "stats", "report"):
+                graph.add_edge(late, f"analyze@{model}")
+    graph.add_edge("figures", "stats")
+    return graph
+
+
+def test_a_stale_training_runs_its_whole_model_in_order_and_nothing_else():
+    upstream, chains = load_script().plan(study_graph(), {"train@natural-1", "stats"})
+    assert upstream == ["feature_net@natural", "feature_net@synthetic", "generate_synthetic",
+                        "prepare_natural"]  # fmt: skip
+    assert chains == {
+        "natural-1": ["train@natural-1", "evaluate@natural-1", "samples@natural-1",
+                      "cache_activations@natural-1", "analyze@natural-1"]
+    }  # fmt: skip
+
+
+def test_only_what_reads_a_stale_stage_runs():
+    plan = load_script().plan
+    _, chains = plan(study_graph(), {"samples@synthetic-0", "cache_activations@natural-0"})
+    assert chains == {
+        "natural-0": ["cache_activations@natural-0", "analyze@natural-0"],
+        "synthetic-0": ["samples@synthetic-0"],
+    }
+    assert plan(study_graph(), set()) == (plan(study_graph(), set())[0], {})
