@@ -14,6 +14,7 @@ the no-op ``dvc repro`` and the size of data/.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import time
@@ -245,9 +246,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pipeline", action="store_true", help="also time a full dvc repro")
     parser.add_argument("--steps", type=int, default=9, help="timed training steps per variant")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="torch threads (default: every core, as the reference rate was "
+                        "measured; the pipeline's processes use train.num_threads each)")  # fmt: skip
     args = parser.parse_args()
     params = load_params()
-    torch.set_num_threads(params.train.num_threads)
+    torch.set_num_threads(args.threads)
     factor = reference_factor()
     training_benchmark(params, args.steps)
     probe_benchmark(params)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # CI reproduction check on the tiny profile, in a throw-away clone of this checkout:
-#   1. dvc repro runs every stage offline and dvc status is clean afterwards;
+#   1. make repro's runner (scripts/repro_lanes.py: per-model stages in parallel lanes,
+#      then dvc commit and dvc repro) runs every stage offline; dvc status is clean after;
 #   2. every metrics file exists with its expected keys;
-#   3. dvc repro --force gives identical metrics (determinism);
+#   3. dvc repro --force, one stage at a time, gives identical metrics (determinism, and
+#      the lanes give what dvc repro gives);
 #   4. dvc exp run -S <a stats param> re-runs only stats and the stages after it,
 #      and dvc metrics diff shows the change.
 set -euo pipefail
@@ -21,8 +23,8 @@ python -m diffusion_circuits.profiles tiny --apply
 git commit -qam "apply tiny profile" --allow-empty
 
 start=$(date +%s)
-dvc repro
-echo "tiny dvc repro: $(( $(date +%s) - start )) s"
+python scripts/repro_lanes.py
+echo "tiny repro in lanes: $(( $(date +%s) - start )) s"
 status=$(dvc status)
 echo "$status"
 [[ "$status" == *"up to date"* ]] || { echo "dvc status not clean after repro"; exit 1; }

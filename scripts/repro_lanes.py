@@ -1,20 +1,21 @@
 """Reproduce the pipeline with the per-model stages in parallel lanes (``make repro``).
 
-``dvc repro`` runs one stage at a time. On a small CPU one training process with every
-thread uses the cores worse than one process per core (two one-thread training processes
-ran 1.19x the images per second of one two-thread process on the 2-core reference
-machine), and the six models of the default profile are independent. So this:
+``dvc repro`` runs one stage at a time, and every model-running stage uses
+``train.num_threads`` threads (1 by default: the thread count changes float rounding, so
+the committed results are for one count). The six models of the default profile are
+independent, so this:
 
-1. runs ``dvc repro`` for the stages the models read (data, feature networks);
-2. runs each stale per-model stage (``train``, ``evaluate``, ``samples``,
-   ``cache_activations``, ``analyze`` of every dataset and seed) and everything that reads
-   a stage about to run, model by model, ``--lanes`` models at once, each stage with its
-   own dvc.yaml command and ``threads / lanes`` threads;
+1. runs ``dvc repro`` for the stages training reads (the data);
+2. runs the other stale stages the models read (the feature networks) and each stale
+   per-model stage (``train``, ``evaluate``, ``samples``, ``cache_activations``,
+   ``analyze`` of every dataset and seed) with everything that reads a stage about to
+   run, model by model, ``--lanes`` chains at once (default: cores / ``train.num_threads``),
+   each stage with its own dvc.yaml command once the stages it reads are done;
 3. records every stage that finished with ``dvc commit`` (as ``dvc repro`` would have);
 4. runs ``dvc repro`` for the rest (cross_dataset, stats, figures, report).
 
-The results are those of ``dvc repro`` (thread counts are not a param of any stage; the
-same machine gives the same metrics). Usage::
+The outputs are those ``dvc repro`` gives on the same machine, in about half the time on
+two cores. Usage::
 
     python scripts/repro_lanes.py [--lanes N] [--dry-run]
 """
@@ -26,7 +27,7 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,22 +46,28 @@ def family(stage: str) -> str:
 
 
 def plan(graph: nx.DiGraph, stale: set[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """``(upstream, chains)``: the stages the models read, and per model the stages to run.
+    """``(first, chains)``: the stages training reads, and the chains to run in lanes.
 
     ``graph`` has an edge from each stage to every stage it depends on (DVC's index
-    graph, by name). A per-model stage runs when it is stale or reads, directly or not,
-    a per-model stage that runs; ``chains`` maps each model (the matrix item, e.g.
-    ``synthetic-0``) to its stages in :data:`PER_MODEL` order.
+    graph, by name). ``first`` (the data) runs before the lanes. Every other stage the
+    models read (the feature networks) is a chain of its own, listed first, so it runs
+    beside the first trainings. A per-model stage runs when it is stale or reads,
+    directly or not, a stage that runs; each model's chain (keyed by the matrix item, e.g.
+    ``synthetic-0``) lists its stages in :data:`PER_MODEL` order.
     """
     per_model = {s for s in graph if family(s) in PER_MODEL and "@" in s}
     upstream = set().union(*(nx.descendants(graph, s) for s in per_model)) - per_model
-    runs = set()
-    for stage in per_model & stale:
+    trains = [s for s in per_model if family(s) == "train"]
+    first = set().union(*(nx.descendants(graph, s) for s in trains))
+    beside = (upstream - first) & stale
+    runs = set(beside)
+    for stage in (per_model & stale) | beside:
         runs |= {stage} | (nx.ancestors(graph, stage) & per_model)
-    chains: dict[str, list[str]] = {}
-    for stage in sorted(runs, key=lambda s: PER_MODEL.index(family(s))):
-        chains.setdefault(stage.split("@", 1)[1], []).append(stage)
-    return sorted(upstream), dict(sorted(chains.items()))
+    chains = {stage: [stage] for stage in sorted(beside)}
+    models: dict[str, list[str]] = {}
+    for stage in sorted(runs - beside, key=lambda s: PER_MODEL.index(family(s))):
+        models.setdefault(stage.split("@", 1)[1], []).append(stage)
+    return sorted(first), chains | dict(sorted(models.items()))
 
 
 def _dvc(*args: str, capture: bool = False) -> str:
@@ -78,71 +85,81 @@ def _stage_graph() -> tuple[nx.DiGraph, dict[str, str]]:
     return names, commands
 
 
-def _run_chain(stages: list[str], commands: dict[str, str], params: str, env: dict,
-               progress: tqdm) -> list[str]:  # fmt: skip
-    """Run one model's stages in order; return those that finished."""
+def _run_chain(
+    stages: list[str], commands: dict[str, str], env: dict, after: dict[str, set[str]],
+    done: dict[str, threading.Event], failed: set[str], progress: tqdm,
+) -> list[str]:  # fmt: skip
+    """Run one chain's stages in order, each once the stages it reads (``after``) are done;
+    return those that finished."""
     finished = []
     for stage in stages:
+        for needed in after[stage]:
+            done[needed].wait()
+        if after[stage] & failed:
+            progress.write(f"error: {stage} not run: {', '.join(after[stage] & failed)} failed")
+            break
         log = LOGS / f"{stage.replace('@', '_')}.log"
         started = time.perf_counter()
         with open(log, "w") as out:
-            code = subprocess.call(
-                f"{commands[stage]} --params {params}", shell=True, env=env,
-                stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+            code = subprocess.call(commands[stage], shell=True, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
         if code != 0:
             progress.write(f"error: {stage} failed (exit {code}); its output: {log}")
-            return finished
+            failed.add(stage)
+            break
         finished.append(stage)
+        done[stage].set()
         progress.write(f"{stage}: {time.perf_counter() - started:.0f} s")
         progress.update()
+    for stage in stages[len(finished) :]:  # release whatever waits on a stage that will not run
+        failed.add(stage)
+        done[stage].set()
     return finished
 
 
-def _run_lanes(chains: dict[str, list[str]], commands: dict[str, str], lanes: int,
-               cores: int) -> list[str]:  # fmt: skip
-    """Run the chains ``lanes`` at a time with ``cores / lanes`` threads each."""
-    threads = max(1, cores // min(lanes, len(chains)))
-    settings = yaml.safe_load(Path("params.yaml").read_text())
-    settings["train"]["num_threads"] = threads  # read by every model-running stage
+def _run_lanes(chains: dict[str, list[str]], graph: nx.DiGraph, commands: dict[str, str],
+               lanes: int, threads: int) -> list[str]:  # fmt: skip
+    """Run the chains ``lanes`` at a time, in order; OpenMP gets the stages' thread count."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     LOGS.mkdir(parents=True, exist_ok=True)
+    scheduled = [stage for chain in chains.values() for stage in chain]
+    after = {stage: set(graph.successors(stage)) & set(scheduled) for stage in scheduled}
+    done = {stage: threading.Event() for stage in scheduled}
+    failed: set[str] = set()
     finished: list[str] = []
-    total = sum(len(chain) for chain in chains.values())
     with (
-        tempfile.TemporaryDirectory() as tmp,
-        tqdm(total=total, desc=f"per-model stages, {lanes} lanes", unit="stage") as bar,
-        ThreadPoolExecutor(max_workers=lanes) as pool,
+        tqdm(total=len(scheduled), desc=f"stages, {lanes} lanes", unit="stage") as bar,
+        ThreadPoolExecutor(max_workers=lanes) as pool,  # starts chains in submission order
     ):
-        params = Path(tmp) / "params.yaml"
-        params.write_text(yaml.safe_dump(settings, sort_keys=False))
-        for done in pool.map(
-            lambda c: _run_chain(c, commands, str(params), env, bar), chains.values()
+        for ran in pool.map(
+            lambda c: _run_chain(c, commands, env, after, done, failed, bar), chains.values()
         ):
-            finished += done
+            finished += ran
     return finished
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cores = os.cpu_count() or 1
-    parser.add_argument("--lanes", type=int, default=cores, help="models at once (default: cores)")
+    threads = int(yaml.safe_load(Path("params.yaml").read_text())["train"]["num_threads"])
+    lanes = max(1, (os.cpu_count() or 1) // threads)
+    parser.add_argument("--lanes", type=int, default=lanes,
+                        help=f"models at once (default: cores / train.num_threads = {lanes})")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     args = parser.parse_args()
     if args.lanes < 1:
         parser.error(f"--lanes must be at least 1, got {args.lanes}")
     graph, commands = _stage_graph()
-    upstream, _ = plan(graph, set())
+    first, _ = plan(graph, set())
     if args.dry_run:
         stale = set(json.loads(_dvc("status", "--json", capture=True) or "{}"))
         _, chains = plan(graph, stale)
-        print(json.dumps({"upstream": upstream, "chains": chains}, indent=1))
+        print(json.dumps({"first": first, "chains": chains}, indent=1))
         return 0
-    _dvc("repro", *upstream)
+    _dvc("repro", *first)
     stale = set(json.loads(_dvc("status", "--json", capture=True) or "{}"))
     _, chains = plan(graph, stale)
     if chains:
-        finished = _run_lanes(chains, commands, args.lanes, cores)
+        finished = _run_lanes(chains, graph, commands, args.lanes, threads)
         if finished:
             _dvc("commit", "--force", *finished)
         missing = sum(len(c) for c in chains.values()) - len(finished)

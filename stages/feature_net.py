@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import torch
+
 from diffusion_circuits.analysis.sample_quality import (
     attribute_error_of_real_draws,
     ceiling_images,
@@ -19,6 +21,7 @@ from diffusion_circuits.io import write_json
 def main() -> None:
     args, params = model_stage_args(__doc__, seed=False)
     cfg, channels = params.samples, params.model.in_channels
+    torch.set_num_threads(params.train.num_threads)  # as every model stage: same rounding
     faces = load_faceset(Path("data") / args.dataset)
     feature_space, report = fit_feature_space(
         faces, channels, cfg.feature_steps, cfg.feature_batch_size, seed=cfg.seed

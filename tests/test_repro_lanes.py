@@ -37,9 +37,8 @@ def study_graph(seeds=(0, 1)) -> nx.DiGraph:
 
 
 def test_a_stale_training_runs_its_whole_model_in_order_and_nothing_else():
-    upstream, chains = load_script().plan(study_graph(), {"train@natural-1", "stats"})
-    assert upstream == ["feature_net@natural", "feature_net@synthetic", "generate_synthetic",
-                        "prepare_natural"]  # fmt: skip
+    first, chains = load_script().plan(study_graph(), {"train@natural-1", "stats"})
+    assert first == ["generate_synthetic", "prepare_natural"]
     assert chains == {
         "natural-1": ["train@natural-1", "evaluate@natural-1", "samples@natural-1",
                       "cache_activations@natural-1", "analyze@natural-1"]
@@ -53,4 +52,40 @@ def test_only_what_reads_a_stale_stage_runs():
         "natural-0": ["cache_activations@natural-0", "analyze@natural-0"],
         "synthetic-0": ["samples@synthetic-0"],
     }
-    assert plan(study_graph(), set()) == (plan(study_graph(), set())[0], {})
+    assert plan(study_graph(), set())[1] == {}
+
+
+def test_a_stale_feature_network_runs_first_beside_the_models_and_its_samples_follow():
+    _, chains = load_script().plan(study_graph(), {"feature_net@natural", "train@synthetic-1"})
+    assert list(chains) == ["feature_net@natural", "natural-0", "natural-1", "synthetic-1"]
+    assert chains["feature_net@natural"] == ["feature_net@natural"]
+    assert chains["natural-0"] == ["samples@natural-0"]
+    assert chains["synthetic-1"][0] == "train@synthetic-1" and len(chains["synthetic-1"]) == 5
+
+
+def test_lanes_wait_for_what_a_stage_reads_and_stop_after_a_failure(tmp_path, monkeypatch):
+    lanes = load_script()
+    monkeypatch.chdir(tmp_path)
+    graph = nx.DiGraph([("samples@natural-0", "feature_net@natural"),
+                        ("samples@natural-0", "train@natural-0"),
+                        ("evaluate@natural-0", "train@natural-0"),
+                        ("analyze@synthetic-0", "train@synthetic-0")])  # fmt: skip
+    order = tmp_path / "order.txt"
+    commands = {
+        "feature_net@natural": f"sleep 0.5 && echo feature_net >> {order}",
+        "train@natural-0": f"echo train >> {order}",
+        "samples@natural-0": f"echo samples >> {order}",
+        "evaluate@natural-0": f"echo evaluate >> {order}",
+        "train@synthetic-0": "exit 3",
+        "analyze@synthetic-0": f"echo analyze >> {order}",
+    }
+    chains = {
+        "feature_net@natural": ["feature_net@natural"],
+        "natural-0": ["train@natural-0", "samples@natural-0", "evaluate@natural-0"],
+        "synthetic-0": ["train@synthetic-0", "analyze@synthetic-0"],
+    }
+    finished = lanes._run_lanes(chains, graph, commands, lanes=2, threads=1)
+    assert order.read_text().split() == ["train", "feature_net", "samples", "evaluate"]
+    assert sorted(finished) == ["evaluate@natural-0", "feature_net@natural", "samples@natural-0",
+                                "train@natural-0"]  # fmt: skip
+    assert (tmp_path / "logs/lanes/train_synthetic-0.log").exists()
