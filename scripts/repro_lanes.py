@@ -164,11 +164,18 @@ def main() -> int:
             _dvc("commit", "--force", *finished)
         missing = sum(len(c) for c in chains.values()) - len(finished)
         if missing:
-            print(f"error: {missing} per-model stages did not run; see {LOGS}", file=sys.stderr)
+            print(
+                f"error: {missing} stages did not run; their output is in {LOGS}/", file=sys.stderr
+            )
             return 1
     _dvc("repro")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except subprocess.CalledProcessError as failure:  # dvc printed its own reason above
+        print(f"error: {' '.join(failure.cmd[:2])} failed (exit {failure.returncode})",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(failure.returncode)
