@@ -1,5 +1,6 @@
 """Figures: titles that never collide, labelled rows, log scales, captions, controls."""
 
+import dataclasses
 import itertools
 import re
 
@@ -11,7 +12,7 @@ from matplotlib.colors import LogNorm
 
 from diffusion_circuits.figures import CAPTIONS, FIGURES, render_all
 from diffusion_circuits.figures.overview import image_grid
-from diffusion_circuits.figures.panels import log_scale
+from diffusion_circuits.figures.panels import forward_order, log_scale
 from diffusion_circuits.stats.tables import GROUP_ORDER
 
 
@@ -57,6 +58,27 @@ def test_every_row_panel_of_figure2_is_labelled(drawn, figure_data):
 def test_figure5_depth_axis_names_the_hooks(drawn):
     depth = drawn["figure5_feature_hierarchy"].axes[0]
     assert [t.get_text() for t in depth.get_xticklabels()] == list(HOOKS)
+
+
+def test_figure5_depth_axis_is_in_forward_order_whatever_the_row_order(figure_data):
+    """The activation table lists conv_out first in real runs; the axis must not."""
+    study = figure_data.study
+    shuffled = dataclasses.replace(
+        figure_data,
+        study=dataclasses.replace(
+            study,
+            activations=study.activations.iloc[::-1],
+            information_flow=study.information_flow.sample(frac=1.0, random_state=0),
+        ),
+    )
+    fig = FIGURES["figure5_feature_hierarchy"](shuffled)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(HOOKS)
+    plt.close(fig)
+
+
+def test_forward_order_puts_hooks_off_the_path_last():
+    hooks = ["z", "b", "c", "a"]
+    assert forward_order(hooks, ["b->c", "a->b"]) == ["a", "b", "c", "z"]
 
 
 def test_dominated_panels_use_log_scales(drawn):

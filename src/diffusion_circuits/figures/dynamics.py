@@ -13,6 +13,7 @@ from diffusion_circuits.figures.panels import (
     PALETTE,
     bars,
     chance_line,
+    forward_order,
     heatmap,
     line_by_dataset,
     log_scale,
@@ -42,8 +43,8 @@ def figure5(data: FigureData):
     feature = s.activations[s.activations["metric"] == FEATURE_COMPLEXITY]
     fig, ax = new_figure(4, "Figure 5. Feature hierarchy and emergence", ncols=2)
     depth = feature.groupby(["dataset", "hook"], sort=False)["value"].mean().unstack("dataset")
-    # Hooks in forward order (as first seen), named on the axis rather than numbered.
-    hooks = list(dict.fromkeys(feature["hook"]))
+    # Hooks in forward order, named on the axis rather than numbered.
+    hooks = forward_order(feature["hook"], s.information_flow["hook"])
     depth = depth.reindex(hooks)
     for dataset in DATASETS:
         if dataset in depth.columns:

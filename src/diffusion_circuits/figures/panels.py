@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from graphlib import TopologicalSorter
 
 import matplotlib
 
@@ -24,6 +25,7 @@ __all__ = [
     "line_by_dataset",
     "bars",
     "present_in_order",
+    "forward_order",
     "legend_headroom",
     "heatmap",
     "note",
@@ -177,6 +179,22 @@ def legend_headroom(ax: plt.Axes) -> None:
     bottom, top = scale.transform(np.asarray(ax.get_ylim()))
     raised = scale.inverted().transform(np.array([top + LEGEND_HEADROOM * (top - bottom)]))
     ax.set_ylim(top=float(raised[0]))
+
+
+def forward_order(hooks, flow_pairs) -> list[str]:
+    """``hooks`` in forward order, read off the information-flow pairs ``"a->b"``.
+
+    Each pair joins consecutive hook points, so together they form the forward path
+    whatever order their rows are in; hooks off the path follow in first-seen order.
+    """
+    before: dict[str, set[str]] = {}
+    for pair in dict.fromkeys(flow_pairs):
+        source, target = pair.split("->")
+        before.setdefault(source, set())
+        before.setdefault(target, set()).add(source)
+    path = list(TopologicalSorter(before).static_order())
+    seen = list(dict.fromkeys(hooks))
+    return [h for h in path if h in seen] + [h for h in seen if h not in before]
 
 
 def present_in_order(order, values) -> list[str]:
