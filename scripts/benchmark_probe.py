@@ -58,7 +58,8 @@ def architectures() -> dict[str, tuple[torch.nn.Module, dict]]:
         attention_head_dim=4,
         norm_num_groups=16,
     )
-    dit = DiTTransformer2DModel(
+    # DiT and PixArt share one 6-block backbone of 4 x 32 heads, patch 2 on 32x32 latents
+    small_backbone = dict(
         num_attention_heads=4,
         attention_head_dim=32,
         in_channels=4,
@@ -66,16 +67,10 @@ def architectures() -> dict[str, tuple[torch.nn.Module, dict]]:
         num_layers=6,
         sample_size=32,
         patch_size=2,
-        num_embeds_ada_norm=1000,
     )
+    dit = DiTTransformer2DModel(**small_backbone, num_embeds_ada_norm=1000)
     pixart = PixArtTransformer2DModel(
-        num_attention_heads=4,
-        attention_head_dim=32,
-        in_channels=4,
-        out_channels=8,
-        num_layers=6,
-        sample_size=32,
-        patch_size=2,
+        **small_backbone,
         cross_attention_dim=128,
         caption_channels=64,
         use_additional_conditions=False,
