@@ -13,8 +13,10 @@ from diffusion_circuits.analysis.circuits import (
 from diffusion_circuits.analysis.interventions import run_interventions
 from diffusion_circuits.analysis.model_io import load_trained, reference_images
 from diffusion_circuits.analysis.roles import head_roles
+from diffusion_circuits.analysis.sample_impact import attention_share_and_sample_impact
+from diffusion_circuits.analysis.sample_quality import load_feature_space
 from diffusion_circuits.cli import model_stage_args, stage_entry
-from diffusion_circuits.io import write_json, write_parquet
+from diffusion_circuits.io import write_json, write_npz, write_parquet
 from diffusion_circuits.model.device import bf16_pays
 
 
@@ -26,11 +28,14 @@ def main() -> None:
     model = load_trained(params, args.dataset, args.seed)
     bf16 = bf16_pays(params.analyze.mixed_precision, model.unet.device)
 
+    reference = reference_images(
+        model.faces, params.analyze.n_reference, model.unet.config.in_channels
+    )
     interventions = run_interventions(
         model.unet,
         model.scheduler,
         model.probe_set,
-        reference_images(model.faces, params.analyze.n_reference, model.unet.config.in_channels),
+        reference,
         params.probe.timesteps,
         seed=params.probe.seed,
         batch_size=params.probe.batch_size,
@@ -54,8 +59,20 @@ def main() -> None:
         seed=params.probe.seed,
     )
 
+    generation, share, intact = attention_share_and_sample_impact(
+        model.unet,
+        model.scheduler,
+        model.probe_set,
+        reference,
+        params,
+        load_feature_space(f"data/features/{args.dataset}"),
+    )
+
     out = f"data/analysis/{name}"
+    # the intact samples from the common noise: cross_dataset's seed-swap yardstick
+    write_npz(f"{out}/share_intact_samples.npz", samples=intact.numpy())
     for table_name, table in {
+        **generation,
         "interventions": interventions,
         # All components together (Table 1); per component type in its own table.
         "circuit_complexity": complexity[complexity.component_type == "all"].reset_index(drop=True),
@@ -99,6 +116,7 @@ def main() -> None:
             .groupby(["method_a", "method_b"])["value"]
             .mean()
             .pipe(lambda s: {f"{a}|{b}": v for (a, b), v in s.items()}),
+            "attention_share": share,
             "attention_perturbation_impact": impacts[impacts.family == "attention_perturbation"]
             .groupby("method")["value"]
             .mean()

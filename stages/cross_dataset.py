@@ -6,9 +6,11 @@ same seed); every table carries a ``seed`` column.
 
 import time
 
+import numpy as np
 import pandas as pd
 import torch
 
+from diffusion_circuits.analysis.attention_share import seed_swap_distances
 from diffusion_circuits.analysis.circuits import circuit_robustness
 from diffusion_circuits.analysis.cross_dataset import (
     cross_accuracy,
@@ -17,6 +19,7 @@ from diffusion_circuits.analysis.cross_dataset import (
     summarise_cross,
 )
 from diffusion_circuits.analysis.model_io import load_trained
+from diffusion_circuits.analysis.sample_quality import load_feature_space
 from diffusion_circuits.cli import stage_entry, stage_parser
 from diffusion_circuits.io import write_json, write_parquet
 from diffusion_circuits.model.device import bf16_pays, resolve_device
@@ -58,6 +61,20 @@ def _one_seed(params, seed: int, device: torch.device, bf16: bool) -> dict[str, 
     return {name: table.assign(seed=seed) for name, table in tables.items()}
 
 
+def _seed_swaps(seeds) -> pd.DataFrame:
+    """The seed-swap yardstick of attention's causal share: intact samples of every pair of
+    training seeds, drawn by analyze from the same noise."""
+    tables = []
+    for dataset in DATASETS:
+        intact = {}
+        for seed in seeds:
+            with np.load(f"data/analysis/{dataset}-seed{seed}/share_intact_samples.npz") as archive:
+                intact[seed] = torch.from_numpy(archive["samples"])
+        space = load_feature_space(f"data/features/{dataset}")
+        tables.append(seed_swap_distances(intact, space.features).assign(dataset=dataset))
+    return pd.concat(tables, ignore_index=True)
+
+
 @stage_entry
 def main() -> None:
     parser = stage_parser(__doc__)
@@ -70,8 +87,10 @@ def main() -> None:
     tables = {
         name: pd.concat([t[name] for t in per_seed], ignore_index=True) for name in per_seed[0]
     }
+    tables["seed_swap"] = _seed_swaps(params.train.seeds)
     for table_name, table in tables.items():
         write_parquet(table, f"data/cross_dataset/{table_name}.parquet")
+    swaps = tables["seed_swap"]
     cka = tables["cka_summary"]
     overall = cka[cka["scope"] == "all"].groupby("metric")["value"].mean()
     robustness = tables["robustness"]
@@ -88,6 +107,11 @@ def main() -> None:
             "feature_transferability_above_baseline": overall.get("cka_above_baseline"),
             "circuit_robustness": across["value"].mean(),
             "circuit_robustness_chance": across["chance"].mean(),
+            # median over images and seed pairs; None with one seed (no pair)
+            "seed_swap_median_distance": {
+                f"{dataset}.{metric}": float(values.median())
+                for (dataset, metric), values in swaps.groupby(["dataset", "metric"])["value"]
+            },
         },
         "metrics/cross_dataset.json",
     )

@@ -5,6 +5,10 @@ from pathlib import Path
 from diffusion_circuits.cli import stage_entry, stage_parser
 from diffusion_circuits.io import write_json, write_parquet, write_text
 from diffusion_circuits.params import load_params
+from diffusion_circuits.stats.attention_share import (
+    attention_share_markdown,
+    attention_share_tables,
+)
 from diffusion_circuits.stats.loading import load_study_inputs
 from diffusion_circuits.stats.study import study_statistics
 from diffusion_circuits.stats.summary import stats_metrics, table_captions
@@ -32,6 +36,13 @@ def main() -> None:
         write_text(table.to_csv(index=False), out / f"{name}.csv")
         if name in captions:
             write_text(to_markdown(table, captions[name]), out / f"{name}.md")
+    share = attention_share_tables("data", params.train.seeds)
+    for name, table in share.items():
+        write_text(table.to_csv(index=False), out / f"{name}.csv")
+    write_text(
+        attention_share_markdown(share["attention_share"], share["sample_impact"]),
+        out / "attention_share.md",
+    )
     write_parquet(comparisons, "data/stats/comparisons.parquet")
     write_parquet(inference, "data/stats/inference.parquet")
     write_json(stats_metrics(tables), "metrics/stats.json")

@@ -197,6 +197,12 @@ class AnalyzeParams(_Section):
     null_permutations: int = Field(999, ge=19)  # image permutations for the head-role null
     cka_bootstrap: int = Field(1000, ge=100)  # image resamples of each CKA CI
     baseline_images: int = Field(50, ge=2)  # images whose components are also zero/resample ablated
+    # DDIM samples (and steps) of the attention-share runs on generated samples, and of the
+    # sample-level impact of every other intervention (docs/METRICS.md; chosen for the budget)
+    share_samples: int = Field(32, ge=2)
+    share_ddim_steps: int = Field(25, ge=1)
+    impact_samples: int = Field(16, ge=2)
+    impact_ddim_steps: int = Field(10, ge=1)
 
 
 class StatsParams(_Section):

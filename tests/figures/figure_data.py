@@ -57,6 +57,28 @@ def _interventions(rng) -> pd.DataFrame:
     return frame.assign(output_constant=frame["output_constant"].fillna(False).astype(bool))
 
 
+def _attention_share(rng) -> pd.DataFrame:
+    runs = [("attention", "uniform"), ("attention", "branch_zero"), (ATTENTION_HOOK, "uniform"),
+            ("up.0.resnet.0", "resnet_zero")]  # fmt: skip
+    rows = [
+        {"dataset": d, "seed": 0, "image_id": i, "timestep": t, "target": target,
+         "method": method, "mse_base": 1.0, "mse_int": 1.0 + rng.random(), "mse_output_zero": 3.0}
+        for d in DATASETS for t in TIMESTEPS for i in IMAGES for target, method in runs
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _sample_impact(rng) -> pd.DataFrame:
+    runs = [("attention_share", "attention", "uniform"), ("component_ablation",
+            "mid.attn.0.head.0", "mean"), ("feature_scaling", "middle", "x2")]  # fmt: skip
+    rows = [
+        {"dataset": d, "seed": 0, "family": f, "target": t, "method": m, "sample": n,
+         "metric": "rms_distance", "value": rng.random()}
+        for d in DATASETS for f, t, m in runs for n in range(3)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def _head_roles() -> pd.DataFrame:
     rows = []
     for dataset in DATASETS:
@@ -161,4 +183,16 @@ def make_figure_data(controls: bool = True, channels: int = 1) -> FigureData:
         ),  # fmt: skip
         robustness=_robustness(controls),
         tensors={d: _tensors(rng, channels) for d in DATASETS},
+        attention_share=_attention_share(rng),
+        sample_impact=_sample_impact(rng),
+        seed_swap=pd.DataFrame(
+            {
+                "dataset": DATASETS,
+                "seed_a": 0,
+                "seed_b": 1,
+                "sample": 0,
+                "metric": "rms_distance",
+                "value": [0.2, 0.3],
+            }
+        ),  # fmt: skip
     )

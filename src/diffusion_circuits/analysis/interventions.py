@@ -58,6 +58,8 @@ __all__ = [
     "Reference",
     "HeadResample",
     "intervention_specs",
+    "reference_activations",
+    "sample_level_specs",
     "run_interventions",
     "output_is_constant",
     "GROUP_ORDER",
@@ -265,7 +267,7 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
     return specs
 
 
-def _reference(
+def reference_activations(
     probe: Probe, unet: UNet2DModel, reference_x0: torch.Tensor, scheduler, timestep: int, seed: int
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Per-hook means and the raw activations of the reference images at ``timestep``."""
@@ -275,6 +277,20 @@ def _reference(
         unet(x_t.to(unet.device), t.to(unet.device))
     means = {name: value.mean(dim=0) for name, value in cache.items()}
     return means, cache
+
+
+# Families whose sample-level impact is measured with one method (the primary one; the
+# one-step table has all three); the other families keep every method.
+SAMPLE_LEVEL_METHOD = {
+    "layer_ablation": "mean",
+    "component_ablation": "mean",
+    "circuit_interruption": "mean",
+}
+
+
+def sample_level_specs(specs: list[InterventionSpec]) -> list[InterventionSpec]:
+    """The interventions whose effect on generated samples is measured (analysis/sample_impact)."""
+    return [s for s in specs if SAMPLE_LEVEL_METHOD.get(s.family, s.method) == s.method]
 
 
 def output_is_constant(eps_hat: torch.Tensor, rtol: float = 1e-6) -> bool:
@@ -352,7 +368,7 @@ def run_interventions(
         with autocast(unet.device, autocast_bf16):
             if batch.timestep not in references:
                 references = {
-                    batch.timestep: _reference(
+                    batch.timestep: reference_activations(
                         probe, unet, reference_x0, scheduler, batch.timestep, seed
                     )
                 }

@@ -32,6 +32,7 @@ __all__ = [
     "quality_scores",
     "attribute_fidelity",
     "attribute_error_of_real_draws",
+    "attribute_frequencies",
     "max_frequency_error",
     "error_of_draws",
     "ceiling_images",
@@ -255,6 +256,13 @@ def error_of_draws(
         "mean": float(np.mean(errors)),
         "q95": float(np.quantile(errors, 0.95)),
     }
+
+
+def attribute_frequencies(feature_space: FeatureSpace, x: torch.Tensor) -> np.ndarray | None:
+    """The classifier's frequency of every (attribute, value) on ``x``; None without attributes."""
+    if feature_space.space.kind != "attributes":
+        return None
+    return _frequencies(feature_space.predict(x), feature_space.space.heads)["frequency"].to_numpy()
 
 
 def max_frequency_error(frequencies: np.ndarray, reference: np.ndarray) -> float:

@@ -25,6 +25,9 @@ class FigureData:
     patching: pd.DataFrame
     robustness: pd.DataFrame
     tensors: dict[str, dict[str, np.ndarray]]  # dataset -> figure tensors
+    attention_share: pd.DataFrame  # one-step attention-share runs, every model
+    sample_impact: pd.DataFrame  # sample-level runs, every model
+    seed_swap: pd.DataFrame  # distances between intact samples of two training seeds
     alpha: float = ALPHA  # significance level drawn on the figures (params: stats.alpha)
 
 
@@ -36,20 +39,26 @@ def load_figure_data(root: str | Path, seeds, alpha: float = ALPHA) -> FigureDat
     for dataset in DATASETS:
         with np.load(root / f"cache/{dataset}-seed{seed}/figure_tensors.npz") as archive:
             tensors[dataset] = {key: archive[key] for key in archive.files}
-    tops = pd.concat(
-        [pd.read_parquet(root / f"analysis/{d}-seed{s}/top_components.parquet")
-         for d in DATASETS for s in seeds],
-        ignore_index=True,
-    )  # fmt: skip
+
+    def every_model(table: str) -> pd.DataFrame:
+        return pd.concat(
+            [pd.read_parquet(root / f"analysis/{d}-seed{s}/{table}.parquet")
+             for d in DATASETS for s in seeds],
+            ignore_index=True,
+        )  # fmt: skip
+
     cross = root / "cross_dataset"
     return FigureData(
         study=load_study_inputs(root, seeds),
         comparisons=pd.read_parquet(root / "stats/comparisons.parquet"),
-        top_components=tops,
+        top_components=every_model("top_components"),
         cross_accuracy=pd.read_parquet(cross / "accuracy.parquet"),
         cka=pd.read_parquet(cross / "cka.parquet"),
         patching=pd.read_parquet(cross / "patching.parquet"),
         robustness=pd.read_parquet(cross / "robustness.parquet"),
         tensors=tensors,
+        attention_share=every_model("attention_share"),
+        sample_impact=every_model("sample_impact"),
+        seed_swap=pd.read_parquet(cross / "seed_swap.parquet"),
         alpha=alpha,
     )

@@ -7,6 +7,7 @@ import pandas as pd
 from matplotlib.colors import LogNorm
 
 from diffusion_circuits.figures.data import FigureData
+from diffusion_circuits.figures.generation import attention_share_panel, sample_impact_panel
 from diffusion_circuits.figures.overview import FEATURE_LABEL, ife_chance_line
 from diffusion_circuits.figures.panels import (
     DATASETS,
@@ -134,10 +135,11 @@ def _impact_heatmap(ax, matrix: pd.DataFrame, title: str) -> None:
 
 
 def figure7(data: FigureData):
-    """Interventions: layer ablation, head roles, scaling, distribution, robustness, timeline."""
+    """Interventions: layer ablation, head roles, scaling, distribution, robustness, timeline,
+    attention's causal share and every intervention's impact on the samples."""
     s = data.study
     impact = s.interventions[s.interventions["metric"] == "impact"]
-    fig, ax = new_figure(6, "Figure 7. Intervention analysis and causal validation")
+    fig, ax = new_figure(8, "Figure 7. Intervention analysis and causal validation", ncols=4)
     layer = impact[(impact["family"] == "layer_ablation") & (impact["method"] == "zero")]
     synthetic = layer[layer["dataset"] == "synthetic"]
     for group in present_in_order(GROUP_ORDER, synthetic["target"]):
@@ -184,6 +186,8 @@ def figure7(data: FigureData):
         chance_line(ax[4], across)
     # pooled over groups: output-constant runs (an accuracy measure) left out, as in Table 4
     line_by_dataset(ax[5], pooled_impacts(s), "timestep", "Mean layer-ablation impact", "impact")
+    attention_share_panel(ax[6], data.attention_share)
+    sample_impact_panel(ax[7], data.sample_impact, data.seed_swap)
     fig.tight_layout()
     return fig
 

@@ -7,7 +7,8 @@ DDIM loop over the diffusers scheduler rather than a pipeline that only returns 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +37,14 @@ def sample_trajectory(
     seed: int,
     num_inference_steps: int = 50,
     record: Sequence[int] | None = None,
+    step_context: Callable[[int], contextlib.AbstractContextManager] | None = None,
 ) -> Trajectory:
     """Generate ``n`` images with DDIM (eta=0) and record ``x_t`` at the steps nearest ``record``.
 
     ``record`` lists timesteps in [0, T); each is mapped to the closest inference step.
-    With ``record=None`` every inference step is kept.
+    With ``record=None`` every inference step is kept. ``step_context(t)``, when given,
+    is entered around the network call of the step at ``t`` (an intervention during
+    sampling: the same ``seed`` gives every run the same starting noise).
     """
     ddim = DDIMScheduler.from_config(scheduler.config)
     ddim.set_timesteps(num_inference_steps)
@@ -64,7 +68,8 @@ def sample_trajectory(
             kept_t.append(t)
             kept_x.append(x.to("cpu", copy=True))
         # DDIM reads scheduler.config.prediction_type, so the raw output goes in as it is.
-        output = unet(x, torch.full((n,), t, dtype=torch.long, device=x.device)).sample
+        with step_context(t) if step_context else contextlib.nullcontext():
+            output = unet(x, torch.full((n,), t, dtype=torch.long, device=x.device)).sample
         x = ddim.step(output, t, x, eta=0.0).prev_sample
     x = x.cpu()
     states = torch.stack(kept_x) if kept_x else x.new_zeros((0, *x.shape))

@@ -112,6 +112,30 @@ def _attribute_error(samples: dict) -> str:
     return f"{samples['max_attribute_frequency_error']:.2f}{real}"
 
 
+def _attention_share(analyze: dict) -> str:
+    """Largest one-step noise-MSE rise over the probed timesteps with uniform patterns and
+    with the branches removed, and the median sample distance of each."""
+    share = analyze.get("attention_share")
+    if not share:
+        return "not measured"
+    parts = []
+    for method, label in (("uniform", "uniform"), ("branch_zero", "removed")):
+        rises = {k.rsplit(".t", 1)[1]: v["mse_rise"] for k, v in share["one_step"].items()
+                 if k.startswith(f"attention.{method}.t")}  # fmt: skip
+        t, rise = max(rises.items(), key=lambda item: item[1])
+        rms = share["samples"].get(f"attention.{method}.median_rms_distance")
+        parts.append(f"{label} {100 * rise:+.2f}% (t = {t}), samples {rms:.3f}")
+    return ", ".join(parts)
+
+
+def _seed_swap(metrics: Path) -> str:
+    path = metrics / "cross_dataset.json"
+    swap = _json(path).get("seed_swap_median_distance", {}) if path.is_file() else {}
+    values = [f"{dataset} {swap[f'{dataset}.rms_distance']:.3f}" for dataset in DATASETS
+              if f"{dataset}.rms_distance" in swap]  # fmt: skip
+    return ", ".join(values) or "needs two seeds"
+
+
 def _precision(train: dict) -> str:
     ran = train.get("mixed_precision", "not recorded")
     return "fp32" if ran == "no" else ran
@@ -129,6 +153,11 @@ def model_quality(params: Params, metrics: str | Path = "metrics") -> dict[str, 
             _per_seed(metrics, "samples", seeds, _sample_quality),
         "max attribute frequency error of the samples (of as many real held-out images)":
             _per_seed(metrics, "samples", seeds, _attribute_error),
+        "attention's causal share: largest held-out noise-MSE rise with every pattern uniform "
+        "/ every branch removed, and median RMS distance of the samples from common noise":
+            _per_seed(metrics, "analyze", seeds, _attention_share),
+        "median RMS distance between two training seeds' samples from the same noise":
+            _seed_swap(metrics),
         "training precision (as run)":
             _per_seed(metrics, "train", seeds, _precision),
     }  # fmt: skip
