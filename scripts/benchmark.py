@@ -1,6 +1,6 @@
 """Benchmark harness: prints the figures the issues ask for, as one table.
 
-Usage: python scripts/benchmark.py [--pipeline] [--steps N]
+Usage: python scripts/benchmark.py [--pipeline] [--steps N] [--candidates]
 
 Micro-benchmarks (always): the machine's fp32 and bf16 matmul rates; training images/s
 and achieved FLOP/s of our loop in its variants (fp32, bf16, bf16 + channels-last,
@@ -8,7 +8,9 @@ bf16 + torch.compile) against a plain diffusers + accelerate loop (the recipe of
 diffusers unconditional-training example) on the same model and batch, run side by side;
 full-capture probe overhead against a plain forward. With --pipeline it also times every
 stage of a default ``dvc repro --force`` (wall time and peak RSS through /usr/bin/time),
-the no-op ``dvc repro`` and the size of data/.
+the no-op ``dvc repro`` and the size of data/. With --candidates it times one training
+step per image, on one thread as the pipeline's lanes train, of each architecture
+candidate for attention that matters (``ATTENTION_CANDIDATES``, docs/TRAINING.md).
 """
 
 from __future__ import annotations
@@ -218,6 +220,46 @@ def probe_benchmark(params, repeats: int = 7) -> None:
     )
 
 
+# Issue 20's candidates: 8 heads x 3 layers at 256 channels, attention moved to 16 x 16.
+ATTENTION_CANDIDATES = {
+    "default: attention at 8x8 (mid + 2 in up.0)": {},
+    "2 levels [32, 256]: all 3 at 16x16": dict(
+        block_out_channels=(32, 256), down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+    ),
+    "2 levels [64, 256]: all 3 at 16x16": dict(
+        block_out_channels=(64, 256), down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+    ),
+    "3 levels [32, 256, 256]: mid at 8x8, 2 at 16x16": dict(
+        block_out_channels=(32, 256, 256), down_block_types=("DownBlock2D",) * 3,
+        up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+    ),
+}  # fmt: skip
+
+
+def candidate_benchmark(params, factor: float, steps: int) -> None:
+    """One-thread training images/s of each candidate (fp32 forward + backward + AdamW)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    x = torch.randn(params.train.batch_size, params.model.in_channels, params.data.resolution,
+                    params.data.resolution)  # fmt: skip
+    t = torch.randint(0, params.scheduler.num_train_timesteps, (len(x),))
+    for name, overrides in ATTENTION_CANDIDATES.items():
+        unet = build_unet(params.model.model_copy(update=overrides))
+        optimizer = torch.optim.AdamW(unet.parameters(), 1e-4)
+
+        def step(unet=unet, optimizer=optimizer):
+            unet(x, t).sample.pow(2).mean().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+
+        rate = len(x) / (time_steps(step, steps, warmup=1) / steps)
+        row(f"candidate {name}", f"{rate:.1f} img/s one thread = {rate / factor:.1f} reference "
+            f"img/s, {sum(p.numel() for p in unet.parameters()) / 1e6:.2f}M parameters")  # fmt: skip
+    torch.set_num_threads(threads)
+
+
 def pipeline_benchmark(factor: float) -> None:
     names = subprocess.run(["dvc", "stage", "list", "--name-only"], capture_output=True,
                            text=True, check=True).stdout.split()  # fmt: skip
@@ -249,12 +291,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="torch threads (default: every core, as the reference rate was "
                         "measured; the pipeline's processes use train.num_threads each)")  # fmt: skip
+    parser.add_argument("--candidates", action="store_true",
+                        help="also time the architecture candidates of docs/TRAINING.md")  # fmt: skip
     args = parser.parse_args()
     params = load_params()
     torch.set_num_threads(args.threads)
     factor = reference_factor()
     training_benchmark(params, args.steps)
     probe_benchmark(params)
+    if args.candidates:
+        candidate_benchmark(params, factor, max(2, args.steps // 3))
     if args.pipeline:
         pipeline_benchmark(factor)
         reference_factor()  # again after the pipeline: the machine's speed drifts

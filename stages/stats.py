@@ -8,6 +8,7 @@ from diffusion_circuits.params import load_params
 from diffusion_circuits.stats.attention_share import (
     attention_share_markdown,
     attention_share_tables,
+    with_sample_impact,
 )
 from diffusion_circuits.stats.loading import load_study_inputs
 from diffusion_circuits.stats.study import study_statistics
@@ -30,13 +31,16 @@ def main() -> None:
         alpha=params.stats.alpha,
     )
     out = Path(args.out)
+    share = attention_share_tables("data", params.train.seeds)
+    tables["table3_layer_ablation"] = with_sample_impact(
+        tables["table3_layer_ablation"], share["sample_impact"]
+    )
     captions = table_captions()
     inference = tables.pop("inference")
     for name, table in tables.items():
         write_text(table.to_csv(index=False), out / f"{name}.csv")
         if name in captions:
             write_text(to_markdown(table, captions[name]), out / f"{name}.md")
-    share = attention_share_tables("data", params.train.seeds)
     for name, table in share.items():
         write_text(table.to_csv(index=False), out / f"{name}.csv")
     write_text(

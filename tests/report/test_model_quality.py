@@ -37,7 +37,8 @@ def test_lines_name_each_seed_and_put_the_real_floor_beside_the_sample_error(tmp
     )
     _write(tmp_path / "samples" / "natural-seed0.json", samples)
     lines = model_quality(params, tmp_path)
-    margins, quality, attributes, precision = lines.values()
+    margins, quality, attributes, share, swap, precision = lines.values()
+    assert share.startswith("synthetic: seed 0 not run") and swap == "needs two seeds"
     assert "t = 100 / 900" in next(iter(lines))
     assert margins.startswith("synthetic: seed 0 +0.5000 / -0.0001, seed 1 +0.5000 / -0.0001;")
     assert margins.endswith("seed 1 +0.5000 / +0.0002 (CI over images not above 0 at t = 900)")

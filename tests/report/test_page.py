@@ -8,7 +8,10 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
+from diffusion_circuits.report.build import claims_table
+from diffusion_circuits.report.claims import load_claims
 from diffusion_circuits.report.page import figures_in, render_page
+from diffusion_circuits.report.summary import summary_lines
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -111,11 +114,43 @@ def test_every_anchor_resolves_and_ids_are_unique(figures):
 
 def test_text_is_escaped(figures):
     html = render(figures)
-    assert "<script>" not in html and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    # notes and captions go through markdown-it with raw HTML off: escaped, never executed
+    assert "<script>" not in html and "&lt;script&gt;alert('x')&lt;/script&gt;" in html
     assert "Second &lt;finding&gt;." in html
     assert "with &lt;b&gt;tags&lt;/b&gt;." in html
-    assert "R^2 &amp; not &#39;accuracy&#39;" in html
+    assert "R^2 &amp; not 'accuracy'" in html
     assert "a&lt;b" in html
+
+
+class Text(HTMLParser):
+    """The page's visible text (what a reader sees)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self.skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.skip += tag == "style"
+
+    def handle_endtag(self, tag):
+        self.skip -= tag == "style"
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def test_the_markdown_summary_is_rendered_not_shown_raw(figures, three_seeds):
+    """The report's own summary (headings, bold verdicts, tables) reaches the reader as HTML."""
+    table = claims_table(load_claims(), three_seeds)
+    html = render(figures, claims=table, summary="\n".join(summary_lines(table, None)))
+    assert "| a&lt;b |" not in html  # a Markdown table given as text is rendered too
+    parse(html)
+    text = Text()
+    text.feed(html)
+    visible = "".join(text.parts)
+    assert "###" not in visible and "**" not in visible and "|---|" not in visible
+    assert "<h3>The five findings that matter most</h3>" in html and "<strong>" in html
 
 
 def _verdict_links(html: str) -> dict[str, str | None]:

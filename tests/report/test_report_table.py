@@ -43,14 +43,14 @@ def test_one_seed_model_level_claims_are_not_testable_but_each_seed_is_judged(si
     assert (model["verdict"] == "not testable: one model per dataset").all()
     assert not (single.loc[~single["model_level"], "verdict"] == "not testable: one model per dataset").any()  # fmt: skip
     # what the one pair of models says on its own: natural complexity is lower (fixture)
-    assert _row(single, "t1_ratio_t100")["verdict_seed0"] == "opposite direction"
+    assert _row(single, "t1_ratio_t100")["verdict_seed0"] == "opposite"
     assert _row(single, "t1_ratio_t100")["unit"] == "image"
 
 
 def test_three_seeds_use_the_seed_unit_and_holm_adjusted_p(triple, three_seeds):
     ratio = _row(triple, "t1_ratio_t100")
-    assert ratio["unit"] == "seed" and ratio["ci_method"].startswith("hierarchical")
-    assert ratio["verdict"] == "opposite direction" and ratio["ci_high"] < 1
+    assert ratio["unit"] == "seed" and ratio["ci_method"].startswith("Fieller")
+    assert ratio["verdict"] == "opposite" and ratio["ci_high"] < 1
     inference = three_seeds.inference
     test = inference[(inference["family"] == "circuit_complexity") & (inference["timestep"] == 100)
                      & (inference["unit"] == "seed") & (inference["seed_scope"] == "all")]  # fmt: skip
@@ -87,7 +87,7 @@ def test_changed_verdicts_against_the_previous_table(single):
     previous = previous[previous["claim_id"] != "cross_acc"]
     changes = changed_verdicts(single, previous)
     assert changes.set_index("claim_id").to_dict("index") == {
-        "abs_n_roles": {"before": "replicated", "after": "not replicated"},
+        "abs_n_roles": {"before": "replicated", "after": "contradicted"},
         "cross_acc": {"before": "(new)", "after": "not testable: one model per dataset"},
     }
     assert changed_verdicts(single, None).empty
@@ -98,7 +98,7 @@ def test_top_findings_follow_the_documented_order(triple):
     findings = top_findings(triple)
     assert len(findings) == 5
     # headline claims first, the dataset comparisons among them first, most severe first
-    assert findings[0].startswith("**opposite direction** — Abstract")
+    assert findings[0].startswith("**opposite** — Abstract")
     assert all("Abstract" in f or "6 Conclusion" in f for f in findings)
 
 
@@ -118,7 +118,9 @@ def test_report_states_the_rule_and_each_rows_unit(triple):
     text = render_report(triple, CLAIMS, {"git commit": "abc"}, 8_600_000, None)
     assert RULE_TEXT in text
     assert "percentile bootstraps over images" not in text
-    assert "| seed: hierarchical percentile bootstrap" in text
+    assert "| seed: Fieller interval on per-seed means" in text
+    assert "| seed: t interval on per-seed means" in text
+    assert "percentile bootstrap over seeds" not in text
     assert "### One test, one verdict" in text and "`table4 circuit_complexity`" in text
 
 
@@ -141,15 +143,30 @@ def test_seeds_agreeing_counts_seeds_and_is_na_for_untestable_rows(single, tripl
 def test_untestable_findings_say_what_the_one_pair_of_models_shows(single):
     first = top_findings(single)[0]
     assert first.startswith("**not testable: one model per dataset** — Abstract")
-    assert "(abs_cc_ratio)" in first and "Each seed's models alone: opposite direction" in first
+    assert "(abs_cc_ratio)" in first and "Each seed's models alone: opposite" in first
 
 
-def test_semantic_role_claims_are_not_comparable_with_the_reason(triple):
-    for claim_id in ("t2_semantic_entropy", "t2_semantic_importance", "abs_semantic_entropy"):
+def test_role_claims_no_head_earns_are_judged_inconclusive_with_the_reason(triple):
+    # fixture: the semantic test (p 0.2) and texture never survive Holm over the heads
+    for claim_id in ("t2_semantic_entropy", "t2_semantic_importance", "abs_semantic_entropy",
+                     "t2_texture_entropy"):  # fmt: skip
         row = _row(triple, claim_id)
-        assert row["verdict"] == "not comparable"
-        assert "never assigned on either dataset" in row["reason"]
-        assert "no part masks" in row["reason"]
+        assert row["verdict"] == "inconclusive"
+        assert "after Holm over its 4 heads" in row["why"] and "null threshold" in row["why"]
+
+
+def test_head_roles_are_corrected_across_heads_and_global_needs_its_null(three_seeds):
+    from diffusion_circuits.report.heads import all_heads
+
+    heads = all_heads(three_seeds)
+    edge = heads[heads["head"] == 0]
+    # p = 0.001 over 4 heads: Holm 0.004, the edge role survives
+    assert (
+        list(edge["p_role_adj"]) == pytest.approx([0.004] * len(edge))
+        and (edge["role_corrected"] == "edge").all()
+    )
+    # the fixture's "global" head has specialisation about 0.1 + seed offset > 0.05: not shown global
+    assert not (heads.loc[heads["head"] == 2, "role_corrected"] == "global").any()
 
 
 def test_only_assigned_roles_count_as_roles(triple):
@@ -176,8 +193,14 @@ def test_transferability_is_cka_above_the_untrained_baseline(single, triple):
     assert "raw cka 80.0%" in one["reason"] and "baseline 65.0%" in one["reason"]
     three = _row(triple, "feature_transfer")
     assert three["unit"] == "seed" and three["ours"] == pytest.approx(16.0)  # seeds 0, 1, 2
-    assert 15.0 <= three["ci_low"] <= three["ci_high"] <= 17.0
-    assert three["ci_method"].startswith("percentile bootstrap over seeds")
+    # a t interval over the three per-seed values 15, 16, 17: 16 +- t(0.975, 2) * 1 / sqrt(3)
+    assert (three["ci_low"], three["ci_high"]) == pytest.approx(
+        (16 - 2.4841, 16 + 2.4841), abs=1e-3
+    )
+    assert three["ci_method"].startswith("t interval over seeds")
+    raw = _row(triple, "feature_transfer_raw")
+    assert raw["ours"] == pytest.approx(81.0) and raw["same_as"] == "feature_transfer"
+    assert "baseline is 66.0%" in raw["reason"]
 
 
 def test_robustness_is_all_components_with_chance_beside_it(single, triple):
@@ -205,20 +228,44 @@ def test_cross_dataset_accuracy_has_no_interval_over_cells(single, triple):
 
 
 def test_medium_to_large_effects_need_the_papers_direction(three_seeds):
-    """The smallest Table 4 effect counts -|d| when reversed and 0 when its CI spans 0."""
+    """The smallest Table 4 d taken in the paper's direction, with a CI from the d CIs."""
     inference = three_seeds.inference.copy()
-    table4 = inference["family"] == "table4"
+    table4 = (inference["family"] == "table4") & (inference["unit"] == "seed")
     inference.loc[table4, ["effect_size", "ci_low", "ci_high"]] = [0.9, 0.1, 0.5]
     metrics = sorted(inference.loc[table4, "metric"].unique())
     directions = {f"table4 {m}": 1.0 for m in metrics}
     ctx = dataclasses.replace(three_seeds, inference=inference, paper_directions=directions)
-    assert _effect_size_range(ctx).value == pytest.approx(0.9)
+    result = _effect_size_range(ctx)
+    assert result.value == pytest.approx(0.9) and result.ci_low < 0.9 < result.ci_high
     reversed_ = table4 & (inference["metric"] == metrics[0])
-    inference.loc[reversed_, ["ci_low", "ci_high"]] = [-0.5, -0.1]
+    inference.loc[reversed_, ["effect_size", "ci_low", "ci_high"]] = [-0.9, -0.5, -0.1]
     result = _effect_size_range(dataclasses.replace(ctx, inference=inference))
     assert result.value == pytest.approx(-0.9) and "reversed" in result.reason
-    inference.loc[reversed_, ["ci_low", "ci_high"]] = [-0.1, 0.1]
-    assert _effect_size_range(dataclasses.replace(ctx, inference=inference)).value == 0.0
+    assert result.ci_low < -0.9 < result.ci_high  # 3 vs 3 seeds: a wide CI of d
+
+
+def test_inconclusive_rows_state_what_the_design_detects(triple):
+    rows = triple[triple["verdict"] == "inconclusive"]
+    assert len(rows) and rows["why"].str.contains("power 0.8|null threshold").all()
+    judged = rows[rows["detectable_effect"].notna()]
+    assert len(judged) and (judged["units_needed"] >= 2).all()
+    # no row is judged on power at the observed effect
+    power = _row(triple, "intro_power")
+    assert power["verdict"] == "not comparable (design input)" and "prospective" in power["reason"]
+
+
+def test_no_folded_intervals_and_no_replicated_claim_across_its_null(triple):
+    assert not triple["ci_method"].str.contains("folded").any()
+    directional = triple[triple["kind"] == "directional"]
+    null = directional["statistic"].map({"ratio": 1.0}).fillna(0.0)
+    across = (directional["ci_low"] <= null) & (null <= directional["ci_high"])
+    assert not (across & (directional["verdict"] == "replicated")).any()
+    seed_rows = triple[triple["unit"] == "seed"]
+    assert (
+        not seed_rows["ci_method"]
+        .str.contains("percentile bootstrap over seeds|hierarchical percentile")
+        .any()
+    )
 
 
 def test_claims_at_unprobed_timesteps_are_not_comparable(three_seeds):

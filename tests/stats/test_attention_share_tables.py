@@ -8,6 +8,7 @@ from diffusion_circuits.stats.attention_share import (
     attention_share_table,
     sample_impact_table,
     sample_kind,
+    with_sample_impact,
 )
 
 
@@ -60,3 +61,17 @@ def test_kinds_name_what_was_done():
         == "one ResNet branch: mean"
     )
     assert sample_kind("feature_scaling", "middle", "x2") == "layer-group output: x2"
+
+
+def test_table3_gets_the_sample_impact_of_each_group_mean_over_seeds():
+    table3 = pd.DataFrame({"dataset": "synthetic", "layer_group": ["middle", "decoder_late"],
+                           "impact": [0.1, 2.0]})  # fmt: skip
+    samples = pd.DataFrame(
+        {"dataset": "synthetic", "seed": [0, 1], "family": "layer_ablation", "target": "middle",
+         "method": "mean", "median_rms_distance": [0.2, 0.4], "beyond_seed_swap": [True, False]}
+    )  # fmt: skip
+
+    joined = with_sample_impact(table3, samples).set_index("layer_group")
+    assert joined.loc["middle", "sample_rms"] == pytest.approx(0.3)
+    assert joined.loc["middle", "sample_beyond_seed_swap"] == 1
+    assert pd.isna(joined.loc["decoder_late", "sample_rms"])

@@ -1,4 +1,4 @@
-"""Seed-level inference: the hierarchical bootstrap on hand-worked cases, the test vs scipy."""
+"""Seed-level inference: t / Welch / Fieller intervals on hand-worked cases, the test vs scipy."""
 
 import numpy as np
 import pandas as pd
@@ -10,69 +10,34 @@ from diffusion_circuits.stats.hierarchical import (
     NO_SEED_INFERENCE,
     compare_by_unit,
     hierarchical_bootstrap_ci,
-    hierarchical_means,
     ratio,
     seed_level_comparison,
 )
 
 
-def test_one_image_per_seed_is_a_seed_bootstrap_worked_by_hand():
-    # a: three seeds at 0; b: seeds (0, 0, 3). The resampled mean of b is k, k ~ Bin(3, 1/3):
-    # P(k=0) = 8/27, P(k <= 2) = 26/27 = 0.963 < 0.975, so the 95% CI is [0, 3].
+def test_seed_intervals_are_t_intervals_on_seed_means_worked_by_hand():
+    # a: seeds (0, 0, 0); b: seeds (0, 0, 3). Welch: se = sqrt(3 / 3) = 1, df = 2,
+    # so the 95% CI is 1 +- t(0.975, 2) = 1 +- 4.303 (a percentile bootstrap gave [0, 3]).
     a = [np.array([0.0])] * 3
     b = [np.array([0.0]), np.array([0.0]), np.array([3.0])]
-    assert hierarchical_bootstrap_ci(a, b, n_resamples=20000, seed=1) == (0.0, 3.0)
-    # and at 80%: P(k=0) = 0.296 > 0.1, P(k <= 1) = 20/27 = 0.741 < 0.9 -> [0, 2]
-    assert hierarchical_bootstrap_ci(a, b, n_resamples=20000, confidence=0.8) == (0.0, 2.0)
+    low, high = hierarchical_bootstrap_ci(a, b)
+    assert (low, high) == pytest.approx((1 - 4.302653, 1 + 4.302653), rel=1e-6)
+    # the images of a seed enter through its mean only
+    spread = [np.array([-1.0, 1.0]), np.array([0.0]), np.array([2.0, 4.0])]
+    assert hierarchical_bootstrap_ci(a, spread) == hierarchical_bootstrap_ci(a, b)
 
 
-def test_resampled_seed_means_follow_the_binomial_worked_by_hand():
-    means = hierarchical_means([np.array([0.0]), np.array([0.0]), np.array([3.0])], 30000,
-                               np.random.default_rng(0))  # fmt: skip
-    frequencies = np.bincount(np.rint(means).astype(int), minlength=4) / len(means)
-    assert frequencies == pytest.approx([8 / 27, 12 / 27, 6 / 27, 1 / 27], abs=0.01)
-
-
-def test_zero_between_seed_variance_reduces_to_the_image_bootstrap():
-    rng = np.random.default_rng(3)
-    values = rng.normal(0.0, 1.0, 60)
-    shift = 0.4
-    a = [values] * 3  # every seed holds the same images: no variation between seeds
-    b = [values + shift] * 3
-    low, high = hierarchical_bootstrap_ci(a, b, n_resamples=20000, seed=5)
-    pooled = np.tile(values, 3)
-    image = stats.bootstrap((pooled, pooled + shift), lambda x, y, axis: y.mean(axis) - x.mean(axis),
-                            n_resamples=20000, method="percentile", paired=False,
-                            rng=np.random.default_rng(6))  # fmt: skip
-    width = image.confidence_interval.high - image.confidence_interval.low
-    assert low == pytest.approx(image.confidence_interval.low, abs=0.05 * width)
-    assert high == pytest.approx(image.confidence_interval.high, abs=0.05 * width)
-
-
-def test_between_seed_variation_widens_the_interval():
-    rng = np.random.default_rng(4)
-    a = [rng.normal(offset, 1.0, 100) for offset in (-1.0, 0.0, 1.0)]
-    b = [rng.normal(offset, 1.0, 100) for offset in (-1.0, 0.0, 1.0)]
-    low, high = hierarchical_bootstrap_ci(a, b, n_resamples=4000)
-    pooled = stats.bootstrap((np.concatenate(a), np.concatenate(b)),
-                             lambda x, y, axis: y.mean(axis) - x.mean(axis), n_resamples=4000,
-                             method="percentile", rng=np.random.default_rng(0))  # fmt: skip
-    image_width = np.diff(pooled.confidence_interval)[0]
-    assert high - low > 3 * image_width
-
-
-def test_ratio_statistic_and_seed_argument():
-    a = [np.array([2.0, 2.0])] * 3  # constant: every resampled mean of a is 2
+def test_ratio_is_fieller_at_the_welch_df():
+    a = [np.array([2.0, 2.0]), np.array([2.1]), np.array([1.9])]
     b = [np.array([1.0, 1.2]), np.array([0.9, 1.6]), np.array([1.0, 1.0])]
-    # b / 2 = (b - 2) / 2 + 1, and percentiles commute with an increasing affine map
-    low, high = hierarchical_bootstrap_ci(a, b, n_resamples=500, seed=3)
-    assert hierarchical_bootstrap_ci(a, b, statistic=ratio, n_resamples=500, seed=3) == (
-        pytest.approx((low / 2 + 1, high / 2 + 1))
-    )
-    c = [np.random.default_rng(s).normal(size=30) for s in range(3)]
-    first = hierarchical_bootstrap_ci(a, c, n_resamples=500, seed=1)
-    assert first == hierarchical_bootstrap_ci(a, c, n_resamples=500, seed=1)
-    assert first != hierarchical_bootstrap_ci(a, c, n_resamples=500, seed=2)
+    low, high = hierarchical_bootstrap_ci(a, b, statistic=ratio)
+    means_a, means_b = np.array([2.0, 2.1, 1.9]), np.array([1.1, 1.25, 1.0])
+    welch = stats.ttest_ind(means_b, means_a, equal_var=False)
+    t = stats.t.ppf(0.975, welch.df)
+    for r in (low, high):  # the bounds solve (b - r a)^2 = t^2 (v_b + r^2 v_a)
+        va, vb = means_a.var(ddof=1) / 3, means_b.var(ddof=1) / 3
+        assert (means_b.mean() - r * means_a.mean()) ** 2 == pytest.approx(t**2 * (vb + r**2 * va))
+    assert high < 1  # Welch rejects: b is about half of a
 
 
 def test_seed_level_test_matches_scipy_and_pingouin():
@@ -92,7 +57,8 @@ def test_seed_level_test_matches_scipy_and_pingouin():
     assert row["d_for_power_80"] == pytest.approx(3.07, abs=0.01)
     assert pg.power_ttest2n(nx=3, ny=3, d=row["d_for_power_80"]) == pytest.approx(0.8)
     assert row["ci_low"] < row["estimate"] < row["ci_high"]
-    assert row["ci_method"].startswith("hierarchical") and "power 0.8" in row["note"]
+    assert row["ci_method"].startswith("t / Welch") and "power 0.8" in row["note"]
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(tuple(welch.confidence_interval()))
 
 
 def _tidy(n_seeds: int) -> pd.DataFrame:

@@ -72,7 +72,7 @@ def test_table1_seed_rows_test_the_per_seed_means():
     assert seed_rows["p_holm"].tolist() == pytest.approx(
         multipletests(seed_rows["p_value"], method="holm")[1].tolist()
     )
-    assert seed_rows["ci_method"].str.startswith("hierarchical").all()
+    assert seed_rows["ci_method"].str.startswith("t / Welch").all()
     assert "seed" in table.attrs["unit_note"]
 
 

@@ -73,4 +73,5 @@ def sample_impact_panel(ax: plt.Axes, samples: pd.DataFrame, seed_swap: pd.DataF
     ax.set_xscale("log")
     ax.set_xlabel("median RMS distance to the intact sample (log)")
     panel_title(ax, "Impact on samples (same noise)")
-    ax.legend(fontsize=5.5, loc="lower right")
+    # below the axes: inside, it would cover bars of some kind whatever the corner
+    ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)

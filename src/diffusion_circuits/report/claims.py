@@ -30,9 +30,13 @@ class Claim(BaseModel):
     value: float
     sd: float | None = None
     comparator: Literal["=", "<", ">"] = "="
+    # margin of practical equivalence of a point value (paper_claims.yaml header)
+    margin: float | None = None
     unit: str | None = None
     notes: str = ""
     same_as: str | None = None
+    # a claim whose different number is the same evidence as an earlier claim's
+    same_evidence: str | None = None
 
 
 def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
@@ -42,7 +46,8 @@ def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ValueError(f"{path}: duplicate claim ids {duplicates}")
-    dangling = [c.id for c in claims if c.same_as is not None and c.same_as not in ids]
+    dangling = [c.id for c in claims
+                if any(link is not None and link not in ids for link in (c.same_as, c.same_evidence))]  # fmt: skip
     if dangling:
         raise ValueError(f"{path}: same_as points to no claim in {dangling}")
     return claims

@@ -1,42 +1,39 @@
 """Our value, with its CI and unit, for each quantity the paper makes claims about.
 
 Every number here is computed from the pipeline's outputs; nothing is typed in. Each
-:class:`~diffusion_circuits.report.verdict.Measurement` says its unit and how its CI was
-obtained (``ci_method``). Model-level claims are measured at the context's unit and
-marked untestable when the report's scope holds one model per dataset.
+:class:`~diffusion_circuits.report.verdict.Measurement` says its unit, how its CI was
+obtained (``ci_method``) and the design behind it (``se``, ``df``, ``n_units``).
+Model-level claims are measured at the context's unit and marked untestable when the
+report's scope holds one model per dataset. Seed-level intervals are t / Welch /
+Fieller on per-seed means (``report/intervals.py``); signed quantities are judged signed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
+import pingouin as pg
 
 from diffusion_circuits.report.claims import Claim
-from diffusion_circuits.report.context import (
-    ReportInputs,
-    inference_rows,
-    point,
-    ratio_of_means,
-    unit_of,
+from diffusion_circuits.report.context import ReportInputs, inference_rows, unit_of
+from diffusion_circuits.report.heads import head_importance, n_roles, role_metric
+from diffusion_circuits.report.intervals import RANK_CI, point, rank_interval, ratio_of_means
+from diffusion_circuits.report.transfer import (
+    cross_accuracy,
+    raw_transferability,
+    robustness,
+    transferability,
 )
-from diffusion_circuits.report.transfer import cross_accuracy, robustness, transferability
 from diffusion_circuits.report.verdict import Measurement, ci_side, is_model_level
-from diffusion_circuits.stats.study import ALL_SEEDS, component_impacts, table4_frames
+from diffusion_circuits.stats.study import ALL_SEEDS, table4_frames
 
 __all__ = ["Measurement", "ReportInputs", "claim_tests", "measure"]
 
 TABLE4 = ("circuit_complexity", "attention_entropy", "feature_complexity", "intervention_impact")
-# Labels that name a function; "global", "none" (no score beats its null) and
-# "undetermined" do not (analysis/roles.py).
-ASSIGNED_ROLES = ("edge", "texture", "semantic")
-NO_SEMANTIC = (
-    "'semantic' is never assigned on either dataset: the natural faces have no part masks "
-    "(a template mask is the same map for every image, which the image-permutation null "
-    "cannot test), so both datasets share the labels global/edge/texture/none/undetermined"
-)
+D_CI = "CI of Cohen's d (pingouin compute_esci)"
 
 
 def claim_tests(claim: Claim) -> tuple[str, ...]:
@@ -69,20 +66,49 @@ def _test_row(ctx: ReportInputs, test: str) -> pd.Series:
     return rows.iloc[0]
 
 
+def _design(row: pd.Series) -> dict:
+    """``se``, ``df``, ``n_units`` of a stats-stage test row (Welch at the seed unit)."""
+    t = float(row["t"]) if pd.notna(row.get("t")) else np.nan
+    se = abs(float(row["estimate"]) / t) if np.isfinite(t) and t != 0 else np.nan
+    n = tuple(int(row[c]) for c in ("n_a", "n_b") if pd.notna(row.get(c)))
+    return {"se": se, "df": float(row.get("dof", np.nan)), "n_units": n}
+
+
 def _significance(ctx: ReportInputs, claim: Claim) -> Measurement:
     tests = claim_tests(claim)
     rows = [_test_row(ctx, t) for t in tests]
     p = tuple(float(r["p_holm"]) for r in rows)
+    weakest = rows[int(np.nanargmax(p))] if np.isfinite(p).any() else rows[0]
     return Measurement(
         max(p), unit=unit_of(ctx), ci_method="", tests=tests, p_adj=p,
         signs=tuple(float(np.sign(r["estimate"])) for r in rows),
-        paper_signs=tuple(ctx.paper_directions.get(t, 0.0) for t in tests),
+        paper_signs=tuple(ctx.paper_directions.get(t, 0.0) for t in tests), **_design(weakest),
     )  # fmt: skip
 
 
 def _row_measurement(row: pd.Series, value: float) -> Measurement:
     return Measurement(value, row["ci_low"], row["ci_high"], unit=row["unit"],
-                       ci_method=row["ci_method"])  # fmt: skip
+                       ci_method=row["ci_method"], **_design(row))  # fmt: skip
+
+
+def _d_ci(ctx: ReportInputs, row: pd.Series) -> tuple[float, float]:
+    """CI of Cohen's d (normal approximation of its SE, pingouin ``compute_esci``)."""
+    d, n_a, n_b = float(row["effect_size"]), row["n_a"], row["n_b"]
+    if not np.isfinite(d) or n_a < 2 or n_b < 2:
+        return np.nan, np.nan
+    low, high = pg.compute_esci(stat=d, nx=int(n_a), ny=int(n_b), eftype="cohen",
+                                confidence=ctx.confidence, decimals=6)  # fmt: skip
+    return float(low), float(high)
+
+
+def _effect_size(ctx: ReportInputs, row: pd.Series, test: str) -> Measurement:
+    low, high = _d_ci(ctx, row)
+    return Measurement(
+        float(row["effect_size"]), low, high, unit=row["unit"], ci_method=D_CI,
+        direction_ci=(row["ci_low"], row["ci_high"]),
+        paper_signs=(ctx.paper_directions.get(test, 0.0),),
+        n_units=(int(row["n_a"]), int(row["n_b"])),
+    )  # fmt: skip
 
 
 def _table4(ctx: ReportInputs, claim: Claim) -> Measurement:
@@ -94,10 +120,7 @@ def _table4(ctx: ReportInputs, claim: Claim) -> Measurement:
     row = _test_row(ctx, claim_tests(claim)[0])
     if claim.statistic == "difference":
         return _row_measurement(row, row["estimate"])
-    return Measurement(
-        row["effect_size"], unit=row["unit"], direction_ci=(row["ci_low"], row["ci_high"]),
-        paper_signs=(ctx.paper_directions.get(claim_tests(claim)[0], 0.0),),
-    )  # fmt: skip
+    return _effect_size(ctx, row, claim_tests(claim)[0])
 
 
 def _cc_ratio(ctx: ReportInputs, claim: Claim) -> Measurement:
@@ -109,68 +132,35 @@ def _cc_ratio(ctx: ReportInputs, claim: Claim) -> Measurement:
     m = ratio_of_means(ctx, frame)
     if claim.quantity == "circuit_complexity_increase":
         return dataclasses.replace(m, value=100 * (m.value - 1), ci_low=100 * (m.ci_low - 1),
-                                   ci_high=100 * (m.ci_high - 1))  # fmt: skip
+                                   ci_high=100 * (m.ci_high - 1), se=100 * m.se)  # fmt: skip
     return m
 
 
+def _paper_sign(ctx: ReportInputs, metric: str) -> float:
+    """The paper's direction of a divergence: its Table 4 entropy difference (natural -
+    synthetic); specialisation moves the other way (S = 1 - H / H_max on one grid)."""
+    entropy = ctx.paper_directions.get("table4 attention_entropy", 0.0) or 1.0
+    return entropy if metric == "entropy" else -entropy
+
+
 def _divergence(ctx: ReportInputs, claim: Claim) -> Measurement:
+    """The signed divergence (natural - synthetic) with its seed-level Welch CI, never |x|.
+
+    A range end (the abstract's "from 0.015 to 0.166") is the timestep whose value, taken
+    in the paper's direction, is smallest / largest, with that timestep's CI.
+    """
     metric = claim.quantity.split("_")[0]
+    sign = _paper_sign(ctx, metric)
     if claim.statistic in ("range_low", "range_high"):
-        values = inference_rows(ctx, metric, metric)["estimate"].abs()
-        pick = values.min() if claim.statistic == "range_low" else values.max()
-        return Measurement(float(pick), unit=unit_of(ctx))
+        rows = inference_rows(ctx, metric, metric)
+        oriented = sign * rows["estimate"]
+        row = rows.loc[oriented.idxmin() if claim.statistic == "range_low" else oriented.idxmax()]
+        m = _row_measurement(row, row["estimate"])
+        return dataclasses.replace(m, paper_value=sign * claim.value,
+                                   ci_method=f"{m.ci_method}; CI of t = {int(row['timestep'])}")  # fmt: skip
     row = _test_row(ctx, claim_tests(claim)[0])
-    low, high = sorted((abs(row["ci_low"]), abs(row["ci_high"])))
-    if row["ci_low"] <= 0 <= row["ci_high"]:
-        low = 0.0
-    return Measurement(abs(row["estimate"]), low, high, unit=row["unit"],
-                       ci_method=f"|{row['ci_method']}| folded at 0")  # fmt: skip
-
-
-def _heads(ctx: ReportInputs, role: str | None) -> pd.DataFrame:
-    roles = ctx.study.head_roles
-    roles = roles[roles["dataset"] == "synthetic"] if "dataset" in roles.columns else roles
-    return roles if role is None else roles[roles["role"] == role]
-
-
-def _no_role(ctx: ReportInputs, role: str) -> Measurement:
-    """Not comparable: no head has ``role``; the reason says why and what the heads got."""
-    if role == "semantic":
-        return Measurement(np.nan, comparable=False, reason=NO_SEMANTIC)
-    counts = _heads(ctx, None)["role"].value_counts()
-    got = ", ".join(f"{r} {n}" for r, n in counts.items())
-    return Measurement(np.nan, comparable=False,
-                       reason=f"no head of the synthetic model has the role {role!r} "
-                       f"(a role needs a positive score beating its null; heads: {got})")  # fmt: skip
-
-
-def _head_rows(ctx: ReportInputs, claim: Claim, frame: pd.DataFrame, heads: pd.DataFrame):
-    keys = ["hook", "head"] + (["seed"] if "seed" in heads.columns and "seed" in frame.columns else [])  # fmt: skip
-    rows = frame[frame["dataset"] == "synthetic"].merge(heads[keys].drop_duplicates(), on=keys)
-    if claim.timestep is not None and claim.timestep in set(rows["timestep"]):
-        rows = rows[rows["timestep"] == claim.timestep]
-    return rows
-
-
-def _role_metric(ctx: ReportInputs, claim: Claim, metric: str) -> Measurement:
-    heads = _heads(ctx, claim.target)
-    if heads.empty:
-        return _no_role(ctx, claim.target)
-    attention = ctx.study.attention
-    return point(ctx, _head_rows(ctx, claim, attention[attention["metric"] == metric], heads))
-
-
-def _head_importance(ctx: ReportInputs, claim: Claim) -> Measurement:
-    """Mean relative impact of mean-ablating one head of the role, at the claim's timestep."""
-    heads = _heads(ctx, claim.target)
-    if heads.empty:
-        return _no_role(ctx, claim.target)
-    rows = component_impacts(ctx.study.interventions)
-    split = rows["target"].str.extract(r"^(?P<hook>.+)\.head\.(?P<head>\d+)$")
-    rows = rows.assign(hook=split["hook"], head=pd.to_numeric(split["head"])).dropna(
-        subset=["hook"]
-    )
-    return point(ctx, _head_rows(ctx, claim, rows, heads.astype({"head": int})))
+    return dataclasses.replace(_row_measurement(row, row["estimate"]),
+                               paper_value=sign * claim.value)  # fmt: skip
 
 
 def _layer_rows(ctx: ReportInputs, claim: Claim, metric: str) -> pd.DataFrame:
@@ -193,24 +183,45 @@ def _layer_ablation(ctx: ReportInputs, claim: Claim) -> Measurement:
     if claim.target not in set(rows["target"]):
         return Measurement(np.nan, comparable=False, reason=f"the model has no {claim.target} layer group")  # fmt: skip
     if claim.quantity == "layer_ablation_rank":
-        ranks = rows.groupby("target")["value"].mean().rank(ascending=False, method="min")
-        return Measurement(float(ranks[claim.target]), unit=unit_of(ctx))
+        return _rank(ctx, rows.pivot_table(index="image_id", columns="target", values="value"),
+                     claim.target)  # fmt: skip
     scale = 100.0 if claim.statistic == "percent" else 1.0
     return point(ctx, rows[rows["target"] == claim.target], scale=scale)
 
 
-def _impact_range(ctx: ReportInputs, claim: Claim) -> Measurement:
-    means = _layer_rows(ctx, claim, "impact").groupby("target")["value"].mean() * 100
-    return Measurement(means.min() if claim.statistic == "range_low" else means.max())
+def _rank(ctx: ReportInputs, per_image: pd.DataFrame, target: str) -> Measurement:
+    """Rank of ``target`` among the columns (1 = largest) with a bootstrap rank interval."""
+    rank, low, high = rank_interval(per_image, target, n_resamples=ctx.n_resamples,
+                                    seed=ctx.seed, confidence=ctx.confidence)  # fmt: skip
+    return Measurement(rank, low, high, unit="image", ci_method=RANK_CI,
+                       n_units=(len(per_image),))  # fmt: skip
+
+
+def _bands(flow: pd.DataFrame) -> np.ndarray:
+    target = flow["hook"].str.split("->").str[-1]
+    return np.where(target.str.startswith(("conv_in", "down.0")), "early_layers",
+                    np.where(target.str.startswith(("up.0", "down", "mid")), "middle_layers",
+                             "late_layers"))  # fmt: skip
 
 
 def _ife_band(ctx: ReportInputs, claim: Claim) -> Measurement:
     flow = ctx.study.information_flow
-    target = flow["hook"].str.split("->").str[-1]
-    band = np.where(target.str.startswith(("conv_in", "down.0")), "early_layers",
-                    np.where(target.str.startswith(("up.0", "down", "mid")), "middle_layers",
-                             "late_layers"))  # fmt: skip
-    means = flow[band == claim.target].groupby("timestep")["value"].mean()
+    means = flow[_bands(flow) == claim.target].groupby("timestep")["value"].mean()
+    return Measurement(means.min() if claim.statistic == "range_low" else means.max())
+
+
+def _ife_order(ctx: ReportInputs, claim: Claim) -> Measurement:
+    """Rank of a band by its chance-adjusted IFE (mean over pairs, timesteps, seeds)."""
+    flow = ctx.study.information_flow
+    flow = flow.assign(band=_bands(flow))
+    per_image = flow.pivot_table(index="image_id", columns="band", values="value")
+    if claim.target not in per_image.columns:
+        return Measurement(np.nan, comparable=False, reason=f"no {claim.target} pairs")
+    return _rank(ctx, per_image, claim.target)
+
+
+def _impact_range(ctx: ReportInputs, claim: Claim) -> Measurement:
+    means = _layer_rows(ctx, claim, "impact").groupby("target")["value"].mean() * 100
     return Measurement(means.min() if claim.statistic == "range_low" else means.max())
 
 
@@ -221,38 +232,44 @@ def _entropy_range(ctx: ReportInputs, claim: Claim) -> Measurement:
     return Measurement(per_head.min() if claim.statistic == "range_low" else per_head.max())
 
 
-def _n_roles(ctx: ReportInputs, claim: Claim) -> Measurement:
-    heads = _heads(ctx, None)
-    specialised = heads["role"].isin(ASSIGNED_ROLES)
-    per_model = specialised.groupby(heads["seed"]).sum() if "seed" in heads.columns else specialised.sum()  # fmt: skip
-    return Measurement(float(np.mean(per_model)))
-
-
-def _table4_rows(ctx: ReportInputs) -> pd.DataFrame:
-    return inference_rows(ctx, "table4")
-
-
 def _effect_size_range(ctx: ReportInputs) -> Measurement:
-    """The smallest Table 4 effect, signed by agreement with the paper's direction.
+    """The smallest Table 4 effect in the paper's direction, with a CI from the d CIs.
 
-    "Medium to large effects" speaks of the paper's effects: a |d| counts as is only where
-    our mean difference's CI lies on the paper's side of 0; on the other side it counts
-    as -|d|, across 0 as 0, so one reversed or unestablished effect fails the bound.
+    "Medium to large effects" speaks of the paper's effects: each d is taken in the
+    paper's direction (its sign times the paper's), the smallest is the value, and the
+    interval runs from the smallest lower to the smallest upper bound of the d CIs.
     """
-    signed, reversed_ = [], []
-    for _, row in _table4_rows(ctx).iterrows():
-        paper = ctx.paper_directions.get(f"table4 {row['metric']}", 0.0)
-        ours = ci_side(row["ci_low"], row["ci_high"], 0.0)
-        size = abs(float(row["effect_size"]))
-        if paper == 0 or ours == paper:
-            signed.append(size)
-        else:
-            signed.append(-size if ours else 0.0)
-            reversed_.append(f"{row['metric']} ({'reversed' if ours else 'CI across 0'})")
-    reason = ("smallest |d| over Table 4, every effect in the paper's direction" if not reversed_
-              else "smallest Table 4 effect, negative or 0 where not in the paper's direction: "
-              + ", ".join(reversed_))  # fmt: skip
-    return Measurement(min(signed), unit=unit_of(ctx), reason=reason)
+    signed, lows, highs, reversed_ = [], [], [], []
+    for _, row in inference_rows(ctx, "table4").iterrows():
+        paper = ctx.paper_directions.get(f"table4 {row['metric']}", 0.0) or 1.0
+        low, high = sorted(paper * np.array(_d_ci(ctx, row)))
+        signed.append(paper * float(row["effect_size"]))
+        lows.append(low)
+        highs.append(high)
+        if ci_side(row["ci_low"], row["ci_high"], 0.0) == -paper:
+            reversed_.append(str(row["metric"]))
+    reason = "smallest Table 4 d taken in the paper's direction" + (
+        f"; reversed: {', '.join(reversed_)}" if reversed_ else "")  # fmt: skip
+    return Measurement(min(signed), min(lows), min(highs), unit=unit_of(ctx), ci_method=D_CI,
+                       reason=reason)  # fmt: skip
+
+
+def _power(ctx: ReportInputs, paper: Mapping[str, float]) -> Measurement:
+    """Prospective power of our design at the paper's smallest Table 4 |d| (never post hoc)."""
+    rows = inference_rows(ctx, "table4")
+    n_a, n_b = int(rows["n_a"].min()), int(rows["n_b"].min())
+    sizes = [v for k, v in paper.items() if k.startswith("d table4")]
+    unit = "seeds" if unit_of(ctx) == "seed" else "images"
+    if not sizes or min(n_a, n_b) < 2:
+        return Measurement(np.nan, reason="no paper effect size or fewer than 2 units")
+    d = min(sizes)
+    power = float(pg.power_ttest2n(nx=n_a, ny=n_b, d=d, alpha=ctx.alpha))
+    needed = pg.power_ttest(d=d, power=0.95, alpha=ctx.alpha)
+    reason = (f"prospective, at the paper's smallest Table 4 effect |d| = {d:g}: power "
+              f"{power:.2f} with {n_a} vs {n_b} {unit}; {int(np.ceil(needed))} {unit} per "
+              "dataset give 0.95 (power at the observed effect is not reported: it carries "
+              "no information beyond p)")  # fmt: skip
+    return Measurement(power, unit=unit_of(ctx), reason=reason)
 
 
 def _sample_size(ctx: ReportInputs, claim: Claim) -> Measurement:
@@ -280,9 +297,22 @@ def _per_image(name: str, metric: str | None = None, scale: float = 1.0):
     return run
 
 
+def _paper_effect(ctx: ReportInputs, ours: Measurement, paper: Mapping[str, float]) -> float:
+    """The paper's effect for the weakest test a p-value claim refers to, in its units.
+
+    A ratio (or percent change) is turned into a difference with our reference mean.
+    """
+    p = np.asarray(ours.p_adj, dtype=float)
+    test = ours.tests[int(np.nanargmax(p))] if np.isfinite(p).any() else ours.tests[0]
+    if f"effect {test}" in paper:
+        return paper[f"effect {test}"]
+    if f"ratio {test}" in paper:
+        return paper[f"ratio {test}"] * float(_test_row(ctx, test)["mean_a"])
+    return np.nan
+
+
 _MEASURES: dict[str, Callable[[ReportInputs, Claim], Measurement]] = {
     "sample_size": _sample_size,
-    "power": lambda ctx, c: Measurement(_table4_rows(ctx)["power"].min(), unit=unit_of(ctx)),
     "model_heads": lambda ctx, c: Measurement(float(np.median(ctx.attention_heads))),
     "model_attention_layers": lambda ctx, c: Measurement(len(ctx.attention_heads)),
     "model_width": lambda ctx, c: Measurement(float(np.median(ctx.attention_width))),
@@ -298,12 +328,13 @@ _MEASURES: dict[str, Callable[[ReportInputs, Claim], Measurement]] = {
     "circuit_complexity_increase": _cc_ratio,
     "entropy_divergence": _divergence,
     "specialisation_divergence": _divergence,
-    "n_head_roles": _n_roles,
-    "role_entropy": lambda ctx, c: _role_metric(ctx, c, "entropy"),
-    "head_specialisation": lambda ctx, c: _role_metric(ctx, c, "specialisation"),
-    "head_importance": _head_importance,
+    "n_head_roles": lambda ctx, c: n_roles(ctx),
+    "role_entropy": lambda ctx, c: role_metric(ctx, c, "entropy"),
+    "head_specialisation": lambda ctx, c: role_metric(ctx, c, "specialisation"),
+    "head_importance": head_importance,
     "head_entropy_range": _entropy_range,
     "information_flow_efficiency": _ife_band,
+    "information_flow_order": _ife_order,
     "layer_ablation_mse_baseline": _layer_ablation,
     "layer_ablation_mse_ablated": _layer_ablation,
     "layer_ablation_impact": _layer_ablation,
@@ -312,19 +343,24 @@ _MEASURES: dict[str, Callable[[ReportInputs, Claim], Measurement]] = {
     "table4": _table4,
     "cross_dataset_accuracy": lambda ctx, c: cross_accuracy(ctx),
     "feature_transferability": lambda ctx, c: transferability(ctx),
+    "feature_transferability_raw": lambda ctx, c: raw_transferability(ctx),
     "circuit_robustness": lambda ctx, c: robustness(ctx),
     "all_metrics_p": lambda ctx, c: _significance(ctx, c),
     "effect_size_range": lambda ctx, c: _effect_size_range(ctx),
 }  # fmt: skip
 
 
-def measure(claim: Claim, ctx: ReportInputs) -> Measurement:
+def measure(claim: Claim, ctx: ReportInputs, paper: Mapping[str, float] | None = None) -> Measurement:  # fmt: skip
     """Our measurement for ``claim``; ``comparable=False`` with a reason where none exists.
 
-    A model-level claim measured with one seed in the report's scope is returned with
-    ``testable=False`` (its image-level value is kept for display only).
+    ``paper``: the paper's effects by test (``report/build.py::paper_effects``), for the
+    prospective power of a power claim. A model-level claim measured with one seed in the
+    report's scope is returned with ``testable=False`` (its image-level value is kept for
+    display only).
     """
     handler = _MEASURES.get(claim.quantity)
+    if claim.quantity == "power":
+        handler = lambda ctx, c: _power(ctx, paper or {})  # noqa: E731
     if claim.timestep is not None and claim.timestep not in ctx.timesteps:
         return Measurement(np.nan, comparable=False,
                            reason=f"t = {claim.timestep} was not probed (probe.timesteps)")  # fmt: skip
@@ -332,6 +368,8 @@ def measure(claim: Claim, ctx: ReportInputs) -> Measurement:
         return Measurement(np.nan, comparable=False, reason=f"no measurement for quantity {claim.quantity!r}")  # fmt: skip
     try:
         result = handler(ctx, claim)
+        if result.tests and paper:
+            result = dataclasses.replace(result, paper_effect=_paper_effect(ctx, result, paper))
     except (KeyError, IndexError) as exc:
         result = Measurement(np.nan, comparable=False,
                              reason=f"measurement missing from the pipeline outputs ({exc})")  # fmt: skip

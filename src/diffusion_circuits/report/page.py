@@ -10,6 +10,7 @@ data came from. Each verdict links to the figure or table that shows the measure
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import pandas as pd
 
 __all__ = ["render_page", "figures_in"]
@@ -24,10 +26,32 @@ __all__ = ["render_page", "figures_in"]
 # Verdict -> CSS class; any other verdict string is shown neutrally.
 VERDICT_CLASSES = {
     "replicated": "ok",
-    "not replicated": "bad",
-    "opposite direction": "bad",
+    "consistent": "ok",
+    "inconclusive": "na",
+    "opposite": "bad",
+    "contradicted": "bad",
     "not comparable": "na",
 }
+
+
+@functools.cache
+def _markdown():
+    # markdown-it-py comes with the pipeline extra: imported only when a page is rendered
+    from markdown_it import MarkdownIt
+
+    # CommonMark with GFM tables; raw HTML in the text is escaped, never passed through.
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def markdown_block(text: str) -> markupsafe.Markup:
+    """Markdown (the summary: headings, lists, tables, emphasis) as safe HTML."""
+    return markupsafe.Markup(_markdown().render(text or ""))
+
+
+def markdown_inline(text: str) -> markupsafe.Markup:
+    """One line of Markdown (a note, a caption) as safe inline HTML."""
+    return markupsafe.Markup(_markdown().renderInline(str(text or "")))
+
 
 # Where each claimed quantity is shown, when the claim's location names no table or
 # figure: a table or figure name prefix, or "provenance" for set-up quantities.
@@ -151,13 +175,16 @@ def _table(name: str, table: pd.DataFrame | str) -> dict[str, Any]:
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("diffusion_circuits.report", "templates"),
-        autoescape=True,  # every claim, note and caption is escaped as text
+        autoescape=True,  # plain text is escaped; Markdown goes through markdown-it (no raw HTML)
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["markdown"] = markdown_block
+    environment.filters["markdown_inline"] = markdown_inline
+    return environment
 
 
 def render_page(
@@ -180,7 +207,8 @@ def render_page(
         name that shows the claim) and ``headline`` (bool; by default the claims of the
         paper's abstract). Missing optional columns are fine.
     summary : str or mapping
-        The headline text: paragraphs separated by blank lines, or label -> finding.
+        The headline text as Markdown (rendered by markdown-it-py, raw HTML escaped), or
+        label -> finding (each a line of Markdown).
     figures : mapping
         Figure name (its anchor, e.g. ``figure3_dataset_comparison``) -> ``(png_path,
         caption)`` or ``{"path": ..., "caption": ...}``; :func:`figures_in` reads a folder.
@@ -206,15 +234,15 @@ def render_page(
     rows = _claim_rows(claims, anchors)
     counts = pd.Series([r["verdict"] for r in rows], dtype=object).value_counts()
     if isinstance(summary, str):
-        paragraphs, findings = [p.strip() for p in summary.split("\n\n") if p.strip()], {}
+        summary_text, findings = summary, {}
     else:
-        paragraphs, findings = [], dict(summary)
+        summary_text, findings = "", dict(summary)
     return (
         _environment()
         .get_template("replication.html.j2")
         .render(
             title=title,
-            paragraphs=paragraphs,
+            summary=summary_text,
             findings=findings,
             counts=[(v, int(n), VERDICT_CLASSES.get(v, "other")) for v, n in counts.items()],
             n_claims=len(rows),

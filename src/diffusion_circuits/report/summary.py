@@ -12,14 +12,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from diffusion_circuits.report.verdict import VERDICTS
+from diffusion_circuits.report.verdict import (
+    CONSISTENT,
+    CONTRADICTED,
+    INCONCLUSIVE,
+    NOT_TESTABLE,
+    OPPOSITE,
+    REPLICATED,
+    VERDICTS,
+)
 
 __all__ = ["changed_verdicts", "seed_dependent", "shared_test_lines", "summary_lines",
            "top_findings", "FINDING_ORDER"]  # fmt: skip
 
-# Severity order of verdicts for the findings: what contradicts the paper first.
-FINDING_ORDER = ("opposite direction", "not replicated", "not testable: one model per dataset",
-                 "replicated")  # fmt: skip
+# Severity order of verdicts for the findings: evidence against the paper first, then
+# the absence of evidence, then agreement.
+FINDING_ORDER = (OPPOSITE, CONTRADICTED, INCONCLUSIVE, NOT_TESTABLE, REPLICATED, CONSISTENT)
 HEADLINE = ("Abstract", "6 Conclusion")
 
 
@@ -87,7 +95,7 @@ def top_findings(table: pd.DataFrame, n: int = 5) -> list[str]:
         text = (f"**{row['verdict']}** — {row['location']} ({row['claim_id']}): the paper "
                 f"reports {paper_text(row)}; we measure {_ours(row)}. {row['why']}.")  # fmt: skip
         alone = sorted({row[c] for c in row.index if c.startswith("verdict_seed")})
-        if row["verdict"] == FINDING_ORDER[2] and alone:
+        if row["verdict"] == NOT_TESTABLE and alone:
             text += f" Each seed's models alone: {' / '.join(alone)} (not a finding about the datasets)."
         findings.append(text)
         if len(findings) == n:
@@ -124,8 +132,8 @@ def summary_lines(table: pd.DataFrame, previous: pd.DataFrame | None) -> list[st
              + ", ".join(f"{distinct.get(v, 0)} {v}" for v in VERDICTS) + ".", "",
              "### The five findings that matter most", "",
              "_Chosen by rule: headline claims (Abstract, Conclusion) first, then claims "
-             "about datasets or model families, then by severity (opposite direction, not "
-             "replicated, not testable, replicated), then the paper's order; one per test._",
+             "about datasets or model families, then by severity (" + ", ".join(FINDING_ORDER)
+             + "), then the paper's order; one per test._",
              ""]  # fmt: skip
     lines += [f"{i}. {text}" for i, text in enumerate(top_findings(table), start=1)]
     lines += ["", "### Verdicts changed since the last committed report", ""]

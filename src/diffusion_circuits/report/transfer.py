@@ -2,19 +2,22 @@
 
 Both are quantities of a pair of trained models (one per dataset and seed). Their intervals
 are over the statistical unit only (docs/METRICS.md): the cross_dataset stage's image
-bootstrap for one seed's CKA, and, with several seeds, a percentile bootstrap over the
-per-seed values (:func:`~diffusion_circuits.stats.hierarchical.hierarchical_mean_ci` with
-one value per seed). No interval is ever taken over hooks, timesteps or cells.
+bootstrap for one seed's CKA (a claim about one pair of models), and, with several seeds,
+a Student t interval over the per-seed values (a percentile bootstrap over 3 seeds is
+about [min, max] and under-covers). No interval is ever taken over hooks, timesteps or
+cells.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 
 from diffusion_circuits.report.context import ReportInputs, unit_of
 from diffusion_circuits.report.verdict import Measurement
-from diffusion_circuits.stats.hierarchical import hierarchical_mean_ci
+from diffusion_circuits.stats.seed_level import t_interval
 from diffusion_circuits.stats.study import all_components
 
 __all__ = [
@@ -22,11 +25,12 @@ __all__ = [
     "SEED_CI",
     "cross_accuracy",
     "per_seed_mean",
+    "raw_transferability",
     "robustness",
     "transferability",
 ]
 
-SEED_CI = "percentile bootstrap over seeds (one value per trained pair)"
+SEED_CI = "t interval over seeds (one value per trained pair)"
 CKA_CI = "basic bootstrap over images (CKA recomputed per resample, cross_dataset stage)"
 
 
@@ -40,8 +44,8 @@ def per_seed_mean(ctx: ReportInputs, values: pd.Series, *, scale: float = 100.0,
                   ci: tuple[float, float] | None = None, ci_method: str = "") -> Measurement:  # fmt: skip
     """Mean over seeds of per-seed values (index: seed), with a CI over the unit.
 
-    Seed unit (two or more seeds in scope): percentile bootstrap over the per-seed values.
-    Otherwise ``ci`` (an interval over images for the one seed, or None: no CI).
+    Seed unit (two or more seeds in scope): Student t over the per-seed values. Otherwise
+    ``ci`` (an interval over images for the one seed, or None: no CI).
     """
     values = values.dropna()
     if values.empty:
@@ -49,11 +53,11 @@ def per_seed_mean(ctx: ReportInputs, values: pd.Series, *, scale: float = 100.0,
     estimate = float(values.mean()) * scale
     if unit_of(ctx) == "seed":
         if np.ptp(values.to_numpy()) == 0:
-            return Measurement(estimate, unit="seed")
-        _, low, high = hierarchical_mean_ci([np.array([v]) for v in values], seed=ctx.seed,
-                                            n_resamples=ctx.n_resamples,
-                                            confidence=ctx.confidence)  # fmt: skip
-        return Measurement(estimate, low * scale, high * scale, unit="seed", ci_method=SEED_CI)
+            return Measurement(estimate, unit="seed", n_units=(len(values),))
+        row = t_interval(values.to_numpy(), ctx.confidence)
+        return Measurement(estimate, row["ci_low"] * scale, row["ci_high"] * scale, unit="seed",
+                           ci_method=SEED_CI, se=row["se"] * scale, df=row["df"],
+                           n_units=(row["n"],))  # fmt: skip
     if ci is None or len(values) != 1:
         return Measurement(estimate, unit="image")
     return Measurement(estimate, ci[0] * scale, ci[1] * scale, unit="image", ci_method=ci_method)
@@ -85,8 +89,29 @@ def transferability(ctx: ReportInputs) -> Measurement:
     reason = (f"CKA above the untrained-network baseline: raw cka {100 * raw:.1f}% minus "
               f"baseline {100 * base:.1f}% (averaged over hooks and timesteps, "
               f"{above['seed'].nunique() if 'seed' in above.columns else 1} seed(s))")  # fmt: skip
-    return Measurement(ours.value, ours.ci_low, ours.ci_high, comparable=ours.comparable,
-                       reason=ours.reason or reason, unit=ours.unit, ci_method=ours.ci_method)  # fmt: skip
+    return dataclasses.replace(ours, reason=ours.reason or reason)
+
+
+def raw_transferability(ctx: ReportInputs) -> Measurement:
+    """Raw linear CKA of the two trained models (``cka_summary``, scope "all"), in %.
+
+    Shown beside :func:`transferability`: the paper's 71.8% may be either, and raw CKA
+    is high even between a trained and an untrained network (the baseline in ``reason``).
+    """
+    summary = ctx.cka_summary
+    _require(summary, ["scope", "metric", "value", "ci_low", "ci_high"], "cka_summary table")
+    rows = summary[summary["scope"] == "all"]
+    raw = rows[rows["metric"] == "cka"]
+    if raw.empty:
+        return Measurement(np.nan, comparable=False, reason="cka_summary has no cka row (scope all)")  # fmt: skip
+    first = raw.iloc[0]
+    ours = per_seed_mean(ctx, _by_seed(raw), ci=(first["ci_low"], first["ci_high"]),
+                         ci_method=CKA_CI)  # fmt: skip
+    base = _by_seed(rows[rows["metric"] == "cka_baseline"]).mean()
+    reason = (f"raw linear CKA of the trained pair; the untrained-network baseline is "
+              f"{100 * base:.1f}%, so {ours.value - 100 * base:.1f} points are above it "
+              "(feature_transfer)")  # fmt: skip
+    return dataclasses.replace(ours, reason=ours.reason or reason)
 
 
 def cross_accuracy(ctx: ReportInputs) -> Measurement:
@@ -122,5 +147,4 @@ def robustness(ctx: ReportInputs) -> Measurement:
               f"{chance:.1f}%, overlap minus chance {ours.value - chance:.1f} points"
               + ("" if ours.unit == "seed" else "; no interval: a set overlap per timestep "
                  "has no image-level interval"))  # fmt: skip
-    return Measurement(ours.value, ours.ci_low, ours.ci_high, reason=reason, unit=ours.unit,
-                       ci_method=ours.ci_method)  # fmt: skip
+    return dataclasses.replace(ours, reason=reason)

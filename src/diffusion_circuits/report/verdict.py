@@ -1,8 +1,11 @@
 """The rule that turns a claim and our measurement into a verdict (docs/VERDICTS.md).
 
 Each claim gets a *kind* from its fields (:func:`claim_kind`), and each kind one branch of
-the rule (:func:`verdict`), which also names the branch it used. :data:`RULE_TEXT` is the
-rule in words, printed in the report header.
+the rule (:func:`verdict`), which also names the branch it used. Every judged claim gets
+one of three answers, so that evidence against the paper is never mixed up with the
+absence of evidence: directional claims are *replicated*, *opposite* or *inconclusive*;
+point values *consistent*, *contradicted* or *inconclusive* against a margin of practical
+equivalence. :data:`RULE_TEXT` is the rule in words, printed in the report header.
 """
 
 from __future__ import annotations
@@ -12,36 +15,44 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffusion_circuits.report.claims import Claim
-from diffusion_circuits.stats.compare import ALPHA, cohen_label
+from diffusion_circuits.stats.compare import ALPHA
 
 __all__ = [
     "ALPHA",
+    "CONSISTENT",
+    "CONTRADICTED",
     "DESIGN_INPUTS",
+    "INCONCLUSIVE",
     "MODEL_LEVEL",
     "Measurement",
     "NOT_COMPARABLE_SCALE",
-    "RELATIVE_TOLERANCE",
+    "OPPOSITE",
+    "REPLICATED",
     "RULE_TEXT",
     "VERDICTS",
     "ci_side",
     "claim_kind",
+    "cohen_band",
     "is_model_level",
     "paper_threshold",
     "rule_text",
     "verdict",
 ]
 
-RELATIVE_TOLERANCE = 0.10
-REPLICATED, NOT_REPLICATED, OPPOSITE = "replicated", "not replicated", "opposite direction"
+REPLICATED, OPPOSITE = "replicated", "opposite"
+CONSISTENT, CONTRADICTED = "consistent", "contradicted"
+INCONCLUSIVE = "inconclusive"
 NOT_TESTABLE = "not testable: one model per dataset"
 DESIGN = "not comparable (design input)"
 NOT_COMPARABLE = "not comparable"
-VERDICTS = (REPLICATED, NOT_REPLICATED, OPPOSITE, NOT_TESTABLE, DESIGN, NOT_COMPARABLE)
+VERDICTS = (REPLICATED, CONSISTENT, INCONCLUSIVE, OPPOSITE, CONTRADICTED, NOT_TESTABLE, DESIGN,
+            NOT_COMPARABLE)  # fmt: skip
 
-# Quantities we set rather than measure.
+# Quantities we set rather than measure. The paper's power is a property of its design;
+# ours is reported prospectively (at the paper's effect), never at the observed effect.
 DESIGN_INPUTS = frozenset({
     "sample_size", "model_heads", "model_attention_layers", "model_width", "timesteps_total",
-    "ci_level", "n_synthetic_attributes", "model_parameters",
+    "ci_level", "n_synthetic_attributes", "model_parameters", "power",
 })  # fmt: skip
 # Quantities whose scale differs between implementations: the reason is printed.
 NOT_COMPARABLE_SCALE = {
@@ -51,7 +62,8 @@ NOT_COMPARABLE_SCALE = {
     "ratio's scale depends on the number of components K (directions remain comparable)",
     "information_flow_efficiency": "the paper's IFE is a raw plug-in estimator, whose chance "
     "level rises on coarse grids (many bins, few positions); ours is chance-adjusted (0 = "
-    "independent maps), so raw IFE is not comparable; layers are ordered on the adjusted value",
+    "independent maps), so raw IFE is not comparable; the ordering of the bands is judged "
+    "(ife_order)",
     "phase_timesteps": "the paper names phase boundaries but gives no rule that detects them",
     "phase_feature_complexity": "phase values restate 4.1 per timestep; no phase-detection rule",
     "processing_phases": "the paper names four phases but gives no rule that detects them",
@@ -59,31 +71,39 @@ NOT_COMPARABLE_SCALE = {
 # Claims about a dataset or a model family (synthetic vs natural, or the pair of models).
 MODEL_LEVEL = frozenset({
     "circuit_complexity_ratio", "circuit_complexity_increase", "entropy_divergence",
-    "specialisation_divergence", "all_metrics_p", "effect_size_range", "power",
-    "cross_dataset_accuracy", "feature_transferability", "circuit_robustness",
+    "specialisation_divergence", "all_metrics_p", "effect_size_range",
+    "cross_dataset_accuracy", "feature_transferability", "feature_transferability_raw",
+    "circuit_robustness",
 })  # fmt: skip
 NULLS = {"ratio": 1.0, "difference": 0.0, "percent": 0.0, "effect_size": 0.0}
+# Cohen's bands of |d|: negligible, small, medium, large.
+COHEN_EDGES = (0.0, 0.2, 0.5, 0.8, np.inf)
 
 
 def rule_text(alpha: float = ALPHA) -> str:
     """The rule in words, with ``alpha`` (``params.stats.alpha``) for exact printed p values."""
     return (
-        "Significance claims (a p value) are replicated only when every test they refer to has "
-        "a Holm-adjusted p (within the test's family, as computed by the stats stage) below the "
-        f"paper's own threshold (its printed bound, or {alpha:g} where it prints an exact p) and goes "
-        "in the paper's direction; a significant test in the other direction gives 'opposite "
-        "direction'. Directional claims (ratio vs 1, signed difference or percent change vs 0) "
-        "are judged by our 95% CI against the null: same side replicated, other side opposite "
-        "direction, across the null not replicated (no CI: not replicated). Effect sizes need "
-        "the paper's Cohen label and sign, the sign read from the CI of the same test's mean "
-        "difference (other side: opposite direction). Point values with a valid CI over the "
-        "statistical unit are replicated when the paper's value lies inside it; without a CI, "
-        f"when within {RELATIVE_TOLERANCE:.0%} of the paper's value. Ranks must be equal, "
-        "bounds satisfied. Design inputs are 'not comparable (design input)'; quantities whose "
-        "scale differs across implementations are 'not comparable' with the reason. Claims "
-        "about a dataset or a model family use the training seed as the unit (hierarchical "
-        "bootstrap, Welch test on per-seed means) and with one seed are 'not testable: one "
-        "model per dataset', never judged on image-level p values."
+        "Three answers for every judged claim, so that evidence against the paper is told from "
+        "no evidence either way. Directional claims (ratio vs 1, signed difference or percent "
+        "change vs 0) are 'replicated' when our 95% CI excludes the null on the paper's side, "
+        "'opposite' when it excludes it on the other side, 'inconclusive' otherwise (no CI: "
+        "inconclusive). Significance claims (a p value) are replicated when every test they refer "
+        "to has a Holm-adjusted p below the paper's own threshold (its printed bound, or "
+        f"{alpha:g} where it prints an exact p) in the paper's direction, opposite when one is "
+        "significant in the other direction, inconclusive otherwise. Point values have a margin "
+        "of practical equivalence (paper_claims.yaml: the paper's own ±, one point of R^2, ...): "
+        "'consistent' when our CI lies within the margin around the paper's value, "
+        "'contradicted' when it lies wholly outside it, inconclusive otherwise (without a CI, "
+        "the value itself). Effect sizes are point values whose margin is the Cohen band of the "
+        "paper's label, signed by the paper's direction; ranks are consistent when our rank "
+        "interval is the paper's rank alone, contradicted when it excludes it; bounds are "
+        "replicated / contradicted / inconclusive by the CI against the bound. Every "
+        "inconclusive row states the smallest effect the design detects with power 0.8 and "
+        "the units (seeds, images) the paper's effect would need. Claims about a dataset or a "
+        "model family use the training seed as the unit (t / Welch intervals on per-seed "
+        "means, CI and p from the same model) and with one seed are 'not testable: one model "
+        "per dataset'. Design inputs are 'not comparable (design input)'; quantities whose "
+        "scale differs across implementations are 'not comparable' with the reason."
     )
 
 
@@ -100,7 +120,12 @@ class Measurement:
     the ``signs`` of our estimates and the paper's ``paper_signs`` (0: not stated);
     ``direction_ci``: for an effect size, the CI of the same test's mean difference,
     which gives the sign of d; ``testable``: False for a model-level claim with one model
-    per dataset.
+    per dataset. ``se``, ``df`` and ``n_units`` (units per group: one entry for a mean,
+    two for a comparison) describe the interval's design, for the power statement of
+    inconclusive rows; ``paper_value``: the paper's value as judged where it differs
+    from the printed one (a printed magnitude signed by the paper's direction);
+    ``inconclusive``: why the evidence is absent (e.g. no head earns the role);
+    ``paper_effect``: the paper's effect in the units of ``se`` (for the power statement).
     """
 
     value: float
@@ -116,6 +141,12 @@ class Measurement:
     paper_signs: tuple[float, ...] = ()
     direction_ci: tuple[float, float] = (np.nan, np.nan)
     testable: bool = True
+    se: float = np.nan
+    df: float = np.nan
+    n_units: tuple[int, ...] = ()
+    paper_value: float = np.nan
+    inconclusive: str = ""
+    paper_effect: float = np.nan
 
 
 def claim_kind(claim: Claim) -> str:
@@ -158,6 +189,23 @@ def ci_side(low: float, high: float, null: float) -> int:
     return 1 if low > null else -1 if high < null else 0
 
 
+def cohen_band(d: float, sign: float) -> tuple[float, float]:
+    """The signed interval of Cohen's band holding |d| (e.g. 0.6, -1 -> (-0.8, -0.5))."""
+    edges = COHEN_EDGES
+    index = int(np.searchsorted(edges, abs(d), side="right")) - 1
+    low, high = edges[index], edges[index + 1]
+    return (low, high) if sign >= 0 else (-high, -low)
+
+
+def _within(low: float, high: float, band: tuple[float, float]) -> str:
+    """consistent / contradicted / inconclusive of [low, high] against ``band``."""
+    if band[0] <= low and high <= band[1]:
+        return CONSISTENT
+    if high < band[0] or low > band[1]:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
 def _significance(claim: Claim, ours: Measurement, alpha: float) -> tuple[str, str]:
     if not ours.tests:
         return NOT_COMPARABLE, "no test of ours corresponds to this p value"
@@ -173,17 +221,17 @@ def _significance(claim: Claim, ours: Measurement, alpha: float) -> tuple[str, s
         return OPPOSITE, f"significant (p_holm < {threshold:g}) in the other direction"
     if all(passed):
         return REPLICATED, f"every test p_holm < {threshold:g}, paper's direction"
-    return NOT_REPLICATED, f"not every test reaches p_holm < {threshold:g}"
+    return INCONCLUSIVE, f"not every test reaches p_holm < {threshold:g}"
 
 
 def _directional(claim: Claim, ours: Measurement) -> tuple[str, str]:
     null = NULLS.get(claim.statistic, 0.0)
     paper_side = np.sign(claim.value - null)
     if not _valid_ci(ours):
-        return NOT_REPLICATED, "no valid CI: direction not established"
+        return INCONCLUSIVE, "no valid CI: direction not established"
     side = ci_side(ours.ci_low, ours.ci_high, null)
     if side == 0:
-        return NOT_REPLICATED, f"CI contains the null {null:g}"
+        return INCONCLUSIVE, f"CI contains the null {null:g}"
     if side == paper_side:
         return REPLICATED, f"CI excludes {null:g} on the paper's side"
     return OPPOSITE, f"CI excludes {null:g} on the other side"
@@ -192,35 +240,63 @@ def _directional(claim: Claim, ours: Measurement) -> tuple[str, str]:
 def _effect_size(claim: Claim, ours: Measurement) -> tuple[str, str]:
     stated = ours.paper_signs[0] if ours.paper_signs else 0.0
     paper_sign = stated if stated != 0 else np.sign(claim.value)
-    paper_label = cohen_label(claim.value)
-    ours_label = cohen_label(ours.value)
     low, high = ours.direction_ci
-    if np.isfinite(low) and np.isfinite(high):
-        side = ci_side(low, high, 0.0)
-        if side == 0:
-            return NOT_REPLICATED, "sign not established (CI of the difference contains 0)"
-    else:
-        side = int(np.sign(ours.value))
-    if paper_sign != 0 and side == -paper_sign:
-        return OPPOSITE, "d in the other direction (by the CI of the mean difference)"
-    if ours_label == paper_label:
-        return REPLICATED, f"same sign and label ({paper_label})"
-    return NOT_REPLICATED, f"same sign, label {ours_label}, paper {paper_label}"
+    if np.isfinite(low) and np.isfinite(high) and ci_side(low, high, 0.0) == -paper_sign:
+        return OPPOSITE, "the mean difference's CI excludes 0 on the other side"
+    band = cohen_band(claim.value, paper_sign)
+    if not _valid_ci(ours):
+        return INCONCLUSIVE, "no CI of d"
+    result = _within(ours.ci_low, ours.ci_high, band)
+    words = {
+        CONSISTENT: "inside",
+        CONTRADICTED: "wholly outside",
+        INCONCLUSIVE: "across an edge of",
+    }
+    return result, f"CI of d {words[result]} the paper's Cohen band [{band[0]:g}, {band[1]:g}]"
 
 
-def _point(claim: Claim, ours: Measurement, tolerance: float) -> tuple[str, str]:
+def _bound(claim: Claim, ours: Measurement) -> tuple[str, str]:
+    low, high = (ours.ci_low, ours.ci_high) if _valid_ci(ours) else (ours.value, ours.value)
+    above = claim.comparator == ">"
+    holds, fails = (low > claim.value, high < claim.value) if above else (high < claim.value, low > claim.value)  # fmt: skip
+    what = "CI" if _valid_ci(ours) else "value (no CI)"
+    if holds:
+        return REPLICATED, f"{what} {claim.comparator} {claim.value:g}"
+    if fails:
+        return CONTRADICTED, f"{what} on the wrong side of {claim.value:g}"
+    return INCONCLUSIVE, f"CI contains the bound {claim.value:g}"
+
+
+def _rank(claim: Claim, ours: Measurement) -> tuple[str, str]:
+    paper = round(claim.value)
+    if not _valid_ci(ours):
+        equal = round(ours.value) == paper
+        return (CONSISTENT if equal else CONTRADICTED), "ranks compared (no rank interval)"
+    low, high = round(ours.ci_low), round(ours.ci_high)
+    if low == high == paper:
+        return CONSISTENT, f"rank interval [{low}, {high}] is the paper's rank {paper}"
+    if not low <= paper <= high:
+        return CONTRADICTED, f"rank interval [{low}, {high}] excludes the paper's rank {paper}"
+    return INCONCLUSIVE, f"rank interval [{low}, {high}] holds the paper's rank {paper} and others"
+
+
+def _point(claim: Claim, ours: Measurement) -> tuple[str, str]:
+    if claim.margin is None:
+        return NOT_COMPARABLE, "no margin of practical equivalence in paper_claims.yaml"
+    paper = ours.paper_value if np.isfinite(ours.paper_value) else claim.value
+    band = (paper - claim.margin, paper + claim.margin)
+    signed = "" if paper == claim.value else f" (the printed {claim.value:g} signed: {paper:g})"
     if _valid_ci(ours):
-        inside = ours.ci_low <= claim.value <= ours.ci_high
-        return (REPLICATED, "paper's value inside our CI") if inside else (
-            NOT_REPLICATED, "paper's value outside our CI")  # fmt: skip
-    close = abs(ours.value - claim.value) <= tolerance * abs(claim.value)
-    where = "within" if close else "not within"
-    return (REPLICATED if close else NOT_REPLICATED), f"no CI; {where} {tolerance:.0%} of the paper's value"  # fmt: skip
+        result = _within(ours.ci_low, ours.ci_high, band)
+        words = {CONSISTENT: "inside", CONTRADICTED: "wholly outside",
+                 INCONCLUSIVE: "across an edge of"}  # fmt: skip
+        return result, f"CI {words[result]} {paper:g} ± {claim.margin:g}{signed}"
+    result = CONSISTENT if band[0] <= ours.value <= band[1] else CONTRADICTED
+    where = "within" if result == CONSISTENT else "outside"
+    return result, f"no CI at this unit; value {where} {paper:g} ± {claim.margin:g}{signed}"
 
 
-def verdict(
-    claim: Claim, ours: Measurement, *, alpha: float = ALPHA, tolerance: float = RELATIVE_TOLERANCE
-) -> tuple[str, str, str]:
+def verdict(claim: Claim, ours: Measurement, *, alpha: float = ALPHA) -> tuple[str, str, str]:
     """``(verdict, kind, why)`` for one claim under the rule of :data:`RULE_TEXT`.
 
     ``paper_signs`` of ``ours`` carry the paper's direction of each test a significance
@@ -235,21 +311,14 @@ def verdict(
         return NOT_COMPARABLE, kind, NOT_COMPARABLE_SCALE[key]
     if is_model_level(claim) and not ours.testable:
         return NOT_TESTABLE, kind, "model-level claim; one trained model per dataset"
+    if ours.inconclusive:
+        return INCONCLUSIVE, kind, ours.inconclusive
     if kind == "significance":
         result, why = _significance(claim, ours, alpha)
         return result, kind, why
     if not ours.comparable or not np.isfinite(ours.value):
         return NOT_COMPARABLE, kind, ours.reason or "no measurement"
-    if kind == "directional":
-        result, why = _directional(claim, ours)
-    elif kind == "effect size":
-        result, why = _effect_size(claim, ours)
-    elif kind == "bound":
-        holds = ours.value < claim.value if claim.comparator == "<" else ours.value > claim.value
-        result, why = (REPLICATED if holds else NOT_REPLICATED), f"bound {claim.comparator} {claim.value:g}"  # fmt: skip
-    elif kind == "rank":
-        equal = round(ours.value) == round(claim.value)
-        result, why = (REPLICATED if equal else NOT_REPLICATED), "ranks compared"
-    else:
-        result, why = _point(claim, ours, tolerance)
+    branch = {"directional": _directional, "effect size": _effect_size, "bound": _bound,
+              "rank": _rank, "point": _point}[kind]  # fmt: skip
+    result, why = branch(claim, ours)
     return result, kind, why

@@ -1,8 +1,10 @@
-"""Seed-level inference: hierarchical bootstrap CIs and tests on per-seed means.
+"""Seed-level inference: t / Welch intervals and tests on per-seed means.
 
 A claim about a dataset or a model family (synthetic vs natural) is about training runs,
 so its unit is the training seed: the images of one model are repeated measurements of
-that model, not independent replications. The image-level result (see
+that model, not independent replications; the CI and the p value come from the same
+t model on the per-seed means (:mod:`~diffusion_circuits.stats.seed_level`). The
+image-level result (see
 :func:`~diffusion_circuits.stats.compare.compare_datasets`) is kept beside it.
 """
 
@@ -16,6 +18,7 @@ import pandas as pd
 import pingouin as pg
 
 from diffusion_circuits.stats.compare import ALPHA, COLUMNS, compare_datasets, compare_groups
+from diffusion_circuits.stats.seed_level import fieller_interval, t_interval, welch_interval
 
 __all__ = [
     "BY_UNIT_COLUMNS",
@@ -25,13 +28,12 @@ __all__ = [
     "difference",
     "hierarchical_bootstrap_ci",
     "hierarchical_mean_ci",
-    "hierarchical_means",
     "ratio",
     "seed_level_comparison",
 ]
 
 NO_SEED_INFERENCE = "one training seed per dataset: no seed-level inference exists"
-HIERARCHICAL = "hierarchical percentile bootstrap (seeds, then images within each seed)"
+HIERARCHICAL = "t / Welch interval on per-seed means (seed = unit)"
 # Columns added after COLUMNS by compare_by_unit.
 BY_UNIT_COLUMNS = ["unit", "n_seeds_a", "n_seeds_b", "d_for_power_80"]
 
@@ -52,40 +54,6 @@ def _clean(seeds: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [v[np.isfinite(v)] for v in values if np.isfinite(v).any()]
 
 
-def hierarchical_means(
-    seeds: Sequence[np.ndarray], n_resamples: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Bootstrap distribution of a group mean, resampling seeds then images.
-
-    Each resample draws ``S`` seeds with replacement from the ``S`` seeds of the group,
-    then, for every drawn seed, its images with replacement; the resample's value is the
-    mean over the drawn seeds of each drawn seed's image mean (every seed weighs the
-    same, as in the test on per-seed means).
-
-    Parameters
-    ----------
-    seeds : one array of per-image values per seed (non-finite values dropped).
-    n_resamples : number of resamples R.
-    rng : the random generator (randomness is an argument).
-
-    Returns
-    -------
-    Array of R resampled group means.
-    """
-    seeds = _clean(seeds)
-    if not seeds:
-        raise ValueError("hierarchical bootstrap needs at least one seed with a finite value")
-    n_seeds = len(seeds)
-    drawn = rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
-    # Bootstrap mean of every seed for every (resample, slot); pick the drawn seed's.
-    slot_means = np.stack(
-        [v[rng.integers(0, len(v), size=(n_resamples, n_seeds, len(v)))].mean(axis=-1)
-         for v in seeds]
-    )  # fmt: skip
-    picked = np.take_along_axis(slot_means, drawn[None], axis=0)[0]
-    return picked.mean(axis=1)
-
-
 def hierarchical_mean_ci(
     seeds: Sequence[np.ndarray],
     *,
@@ -93,18 +61,26 @@ def hierarchical_mean_ci(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> tuple[float, float, float]:
-    """``(estimate, low, high)`` for one group's mean: mean of per-seed means, percentile CI.
+    """``(estimate, low, high)`` for one group's mean: mean of per-seed means, t interval.
+
+    Two or more seeds: Student t on the per-seed means (the seed is the unit, df = S - 1;
+    :func:`~diffusion_circuits.stats.seed_level.t_interval`). One seed: t over that
+    model's images (a statement about one model). ``n_resamples`` and ``seed`` are kept
+    for callers written against the former bootstrap and are unused: the interval is exact
+    under normality and needs no resampling.
 
     Examples
     --------
-    >>> hierarchical_mean_ci([np.array([1.0, 1.0]), np.array([3.0])])
-    (2.0, 1.0, 3.0)
+    >>> hierarchical_mean_ci([np.array([1.0, 1.0]), np.array([3.0])])[0]
+    2.0
     """
-    values = hierarchical_means(seeds, n_resamples, np.random.default_rng(seed))
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(values, [tail, 1 - tail])
-    estimate = float(np.mean([v.mean() for v in _clean(seeds)]))
-    return estimate, float(low), float(high)
+    del n_resamples, seed
+    seeds = _clean(seeds)
+    if not seeds:
+        raise ValueError("seed-level interval needs at least one seed with a finite value")
+    values = seeds[0] if len(seeds) == 1 else np.array([v.mean() for v in seeds])
+    row = t_interval(values, confidence)
+    return float(row["estimate"]), float(row["ci_low"]), float(row["ci_high"])
 
 
 def hierarchical_bootstrap_ci(
@@ -116,37 +92,31 @@ def hierarchical_bootstrap_ci(
     seed: int = 0,
     confidence: float = 0.95,
 ) -> tuple[float, float]:
-    """Percentile CI of ``statistic(mean_a, mean_b)`` under the hierarchical bootstrap.
+    """CI of ``statistic(mean_a, mean_b)`` on per-seed means: Welch or Fieller.
 
-    The two groups are resampled independently (:func:`hierarchical_means`), the
-    statistic is recomputed on each pair of resampled means, and the CI is the
-    ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles.
-
-    Notes
-    -----
-    With one image per seed the image step does nothing and this is a bootstrap over
-    seeds; with seeds that hold identical values it is an image bootstrap of the pooled
-    images (up to Monte Carlo error). With 3 seeds a group's resampled seed set takes
-    only 10 distinct values, so the interval is coarse: that is the information 3 models
-    carry.
+    :func:`difference` gets Welch's interval, :func:`ratio` Fieller's at the Welch df, so
+    each interval excludes its null (0, 1) exactly when Welch's test is significant.
+    The name is kept for callers of the former hierarchical bootstrap, which under-covered
+    (over 3 seeds a percentile interval is about [min, max]); ``n_resamples`` and ``seed``
+    are unused.
 
     Examples
     --------
-    >>> a = [np.array([0.0]), np.array([0.0]), np.array([0.0])]
-    >>> b = [np.array([0.0]), np.array([0.0]), np.array([3.0])]
-    >>> hierarchical_bootstrap_ci(a, b, n_resamples=4000)
-    (0.0, 3.0)
+    >>> a = [np.array([0.0]), np.array([1.0]), np.array([2.0])]
+    >>> b = [np.array([2.0]), np.array([3.0]), np.array([4.0])]
+    >>> tuple(round(x, 3) for x in hierarchical_bootstrap_ci(a, b))
+    (-0.267, 4.267)
     """
-    rng = np.random.default_rng(seed)
-    mean_a = hierarchical_means(a_seeds, n_resamples, rng)
-    mean_b = hierarchical_means(b_seeds, n_resamples, rng)
-    values = statistic(mean_a, mean_b)
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return np.nan, np.nan
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(values, [tail, 1 - tail])
-    return float(low), float(high)
+    del n_resamples, seed
+    means_a = [v.mean() for v in _clean(a_seeds)]
+    means_b = [v.mean() for v in _clean(b_seeds)]
+    if statistic is ratio:
+        row = fieller_interval(means_a, means_b, confidence)
+    elif statistic is difference:
+        row = welch_interval(means_a, means_b, confidence)
+    else:
+        raise ValueError("seed-level intervals exist for difference and ratio only")
+    return float(row["ci_low"]), float(row["ci_high"])
 
 
 @functools.lru_cache(maxsize=256)
@@ -166,13 +136,13 @@ def seed_level_comparison(
     confidence: float = 0.95,
     alpha: float = ALPHA,
 ) -> dict:
-    """Welch test on per-seed means with a hierarchical bootstrap CI of the difference.
+    """Welch test on per-seed means with Welch's CI of the difference (the same model).
 
     Returns the :data:`COLUMNS` of :func:`compare_groups` computed on the per-seed means
     (``n_a``/``n_b`` count seeds; ``effect_size`` is Cohen's d between per-seed means;
     ``power`` is the achieved power for that d with these numbers of seeds), with
-    ``ci_low``/``ci_high`` replaced by :func:`hierarchical_bootstrap_ci` and
-    ``ci_method`` saying so, plus ``d_for_power_80``: the |d| the test detects with
+    ``ci_low``/``ci_high`` replaced by Welch's interval (it excludes 0 exactly when
+    ``p_value < 1 - confidence``) and ``ci_method`` saying so, plus ``d_for_power_80``: the |d| the test detects with
     power 0.8 (pingouin ``power_ttest2n``). With fewer than two seeds in a group every
     test column is NaN and ``note`` says that no seed-level inference exists.
     """
@@ -185,8 +155,8 @@ def seed_level_comparison(
     if len(a_seeds) < 2 or len(b_seeds) < 2:
         row.update(ci_low=np.nan, ci_high=np.nan, ci_method="none", note=NO_SEED_INFERENCE)
         return row
-    low, high = hierarchical_bootstrap_ci(a_seeds, b_seeds, n_resamples=n_resamples,
-                                          seed=seed, confidence=confidence)  # fmt: skip
+    welch = welch_interval(means_a, means_b, confidence)
+    low, high = welch["ci_low"], welch["ci_high"]
     note = (
         f"{len(means_a)} vs {len(means_b)} seeds: |d| >= {row['d_for_power_80']:.2f} "
         "needed for power 0.8"
@@ -226,7 +196,7 @@ def compare_by_unit(
 
     - ``unit``: ``"image"`` (each image's values averaged over the seeds' models; tests
       over images, BCa CI) or ``"seed"`` (one mean per trained model; Welch test on the
-      per-seed means, hierarchical bootstrap CI)
+      per-seed means, Welch CI)
     - ``n_seeds_a, n_seeds_b``: training seeds per group
     - ``d_for_power_80``: |d| detectable with power 0.8 at the row's unit counts
 

@@ -1,0 +1,108 @@
+"""Means, ratios and ranks with intervals over the context's unit, and their design.
+
+Seed unit (two or more seeds in scope): one mean per trained model, then Student t
+(a mean), Fieller at the Welch df (a ratio); the images of a model enter through its
+mean. Image unit (a claim about one model, or one seed in scope): the image bootstrap of
+``report/context.py``, labelled as such. Each :class:`Measurement` carries ``se``,
+``df`` and ``n_units`` so an inconclusive row can state what the design detects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from diffusion_circuits.report import context
+from diffusion_circuits.report.context import ReportInputs, unit_of
+from diffusion_circuits.report.verdict import Measurement
+from diffusion_circuits.stats.seed_level import fieller_interval, t_interval
+
+__all__ = ["RANK_CI", "SEED_RATIO", "SEED_T", "point", "rank_interval", "ratio_of_means", "se_of"]
+
+SEED_T = "t interval on per-seed means (seed = unit)"
+SEED_RATIO = "Fieller interval on per-seed means, Welch df (seed = unit)"
+RANK_CI = "rank interval: percentile bootstrap over images (one model: images averaged over seeds)"
+
+
+def se_of(low: float, high: float, df: float, confidence: float = 0.95) -> float:
+    """The standard error a symmetric t interval of this width implies."""
+    if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(df)) or df <= 0:
+        return np.nan
+    return float((high - low) / (2 * stats.t.ppf((1 + confidence) / 2, df)))
+
+
+def seed_means(frame: pd.DataFrame, lower: str | None = "image_id") -> pd.Series:
+    """Mean ``value`` per seed (averaged per ``lower`` unit first); finite only."""
+    if "seed" not in frame.columns:
+        raise KeyError("seed column (needed for seed-level inference)")
+    values = frame.groupby(["seed", lower])["value"].mean() if lower in frame.columns else frame.set_index("seed")["value"]  # fmt: skip
+    means = values.groupby(level="seed").mean()
+    return means[np.isfinite(means)]
+
+
+def _with_images(m: Measurement, frame: pd.DataFrame, ctx: ReportInputs) -> Measurement:
+    n = int(frame["image_id"].nunique()) if "image_id" in frame.columns else len(frame)
+    return dataclasses.replace(m, df=float(max(n - 1, 0)), n_units=(n,),
+                               se=se_of(m.ci_low, m.ci_high, n - 1, ctx.confidence))  # fmt: skip
+
+
+def point(ctx: ReportInputs, frame: pd.DataFrame, *, scale: float = 1.0) -> Measurement:
+    """Mean of ``value`` with a CI over the context's unit (t over seeds, or images)."""
+    if unit_of(ctx) != "seed":
+        return _with_images(context.point(ctx, frame, scale=scale), frame, ctx)
+    means = seed_means(frame)
+    if means.empty:
+        return Measurement(np.nan, comparable=False, reason="no measurement")
+    if np.ptp(means.to_numpy()) == 0:  # no variation between models: no CI to speak of
+        return Measurement(float(means.iloc[0]) * scale, unit="seed", n_units=(len(means),))
+    row = t_interval(means.to_numpy(), ctx.confidence)
+    return Measurement(row["estimate"] * scale, row["ci_low"] * scale, row["ci_high"] * scale,
+                       unit="seed", ci_method=SEED_T, se=row["se"] * scale, df=row["df"],
+                       n_units=(row["n"],))  # fmt: skip
+
+
+def ratio_of_means(ctx: ReportInputs, frame: pd.DataFrame) -> Measurement:
+    """natural / synthetic mean of ``value``: Fieller over seeds, or the image bootstrap."""
+    parts = {d: frame[frame["dataset"] == d] for d in ("synthetic", "natural")}
+    if unit_of(ctx) != "seed":
+        m = context.ratio_of_means(ctx, frame)
+        n = tuple(int(p["image_id"].nunique()) for p in parts.values())
+        df = float(sum(n) - 2)
+        return dataclasses.replace(m, df=df, n_units=n, se=se_of(m.ci_low, m.ci_high, df, ctx.confidence))  # fmt: skip
+    a, b = (seed_means(parts[d]).to_numpy() for d in ("synthetic", "natural"))
+    row = fieller_interval(a, b, ctx.confidence)
+    # delta-method SE of the ratio, for the power statement only
+    se = row["estimate"] * np.sqrt(a.var(ddof=1) / len(a) / a.mean() ** 2
+                                   + b.var(ddof=1) / len(b) / b.mean() ** 2)  # fmt: skip
+    return Measurement(row["estimate"], row["ci_low"], row["ci_high"], unit="seed",
+                       ci_method=SEED_RATIO, se=float(se), df=row["df"],
+                       n_units=(len(a), len(b)))  # fmt: skip
+
+
+def rank_interval(
+    per_image: pd.DataFrame, target: str, *, n_resamples: int, seed: int, confidence: float
+) -> tuple[float, float, float]:
+    """Rank of ``target`` (1 = largest mean) among the columns, with a bootstrap interval.
+
+    ``per_image``: one row per image, one column per ranked item (images shared by every
+    item, so rows are resampled whole: the paired design of one model's images).
+    """
+    values = per_image.dropna().to_numpy(dtype=float)
+    column = list(per_image.columns).index(target)
+
+    def rank(matrix: np.ndarray) -> np.ndarray:
+        means = matrix.mean(axis=-2)
+        return (means > means[..., [column]]).sum(axis=-1) + 1.0
+
+    observed = float(rank(values))
+    if len(values) < 3:
+        return observed, np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(values), size=(n_resamples, len(values)))
+    ranks = rank(values[draws])
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(ranks, [tail, 1 - tail], method="inverted_cdf")
+    return observed, float(low), float(high)
