@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from diffusion_circuits.stats.compare import ALPHA
-from diffusion_circuits.stats.loading import DATASETS, load_study_inputs
+from diffusion_circuits.stats.loading import DATASETS, analysis_table, load_study_inputs
 from diffusion_circuits.stats.study import StudyInputs
 
 __all__ = ["FigureData", "load_figure_data"]
@@ -40,25 +40,18 @@ def load_figure_data(root: str | Path, seeds, alpha: float = ALPHA) -> FigureDat
         with np.load(root / f"cache/{dataset}-seed{seed}/figure_tensors.npz") as archive:
             tensors[dataset] = {key: archive[key] for key in archive.files}
 
-    def every_model(table: str) -> pd.DataFrame:
-        return pd.concat(
-            [pd.read_parquet(root / f"analysis/{d}-seed{s}/{table}.parquet")
-             for d in DATASETS for s in seeds],
-            ignore_index=True,
-        )  # fmt: skip
-
     cross = root / "cross_dataset"
     return FigureData(
         study=load_study_inputs(root, seeds),
         comparisons=pd.read_parquet(root / "stats/comparisons.parquet"),
-        top_components=every_model("top_components"),
+        top_components=analysis_table(root, "top_components", seeds),
         cross_accuracy=pd.read_parquet(cross / "accuracy.parquet"),
         cka=pd.read_parquet(cross / "cka.parquet"),
         patching=pd.read_parquet(cross / "patching.parquet"),
         robustness=pd.read_parquet(cross / "robustness.parquet"),
         tensors=tensors,
-        attention_share=every_model("attention_share"),
-        sample_impact=every_model("sample_impact"),
+        attention_share=analysis_table(root, "attention_share", seeds),
+        sample_impact=analysis_table(root, "sample_impact", seeds),
         seed_swap=pd.read_parquet(cross / "seed_swap.parquet"),
         alpha=alpha,
     )

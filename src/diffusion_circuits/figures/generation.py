@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from diffusion_circuits.figures.panels import DATASETS, PALETTE, note, panel_title
-from diffusion_circuits.stats.attention_share import sample_kind
+from diffusion_circuits.stats.attention_share import attention_share_table, sample_kind
 
 __all__ = ["attention_share_panel", "sample_impact_panel", "SHARE_GOAL"]
 
@@ -28,10 +28,8 @@ def attention_share_panel(ax: plt.Axes, share: pd.DataFrame) -> None:
         note(ax, "no attention-share rows")
         return
     whole = share[share["target"].eq("attention") | share["method"].eq("resnet_zero")]
-    per_model = whole.groupby(["dataset", "seed", "method", "timestep"])[["mse_base", "mse_int"]]
-    means = per_model.mean()
-    rise = (means["mse_int"] / means["mse_base"] - 1).groupby(["dataset", "method", "timestep"])
-    rise = rise.mean()
+    per_model = attention_share_table(whole)
+    rise = per_model.groupby(["dataset", "method", "timestep"])["mse_rise"].mean()
     for (dataset, method), series in rise.groupby(level=["dataset", "method"]):
         series = series.droplevel(["dataset", "method"])
         ax.plot(series.index, 100 * series.to_numpy(), _SHARE_STYLES[method], marker="o",

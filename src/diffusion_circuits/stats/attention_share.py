@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from diffusion_circuits.stats.loading import DATASETS
+from diffusion_circuits.stats.loading import analysis_table
 
 __all__ = [
     "sample_kind",
@@ -93,18 +93,12 @@ def sample_impact_table(samples: pd.DataFrame, seed_swap: pd.DataFrame) -> pd.Da
 def attention_share_tables(root: str | Path, seeds) -> dict[str, pd.DataFrame]:
     """Both tables from the analyze and cross_dataset outputs under ``root`` (``data``)."""
     root = Path(root)
-
-    def every_model(table: str) -> pd.DataFrame:
-        return pd.concat(
-            [pd.read_parquet(root / f"analysis/{d}-seed{s}/{table}.parquet")
-             for d in DATASETS for s in seeds],
-            ignore_index=True,
-        )  # fmt: skip
-
     seed_swap = pd.read_parquet(root / "cross_dataset/seed_swap.parquet")
     return {
-        "attention_share": attention_share_table(every_model("attention_share")),
-        "sample_impact": sample_impact_table(every_model("sample_impact"), seed_swap),
+        "attention_share": attention_share_table(analysis_table(root, "attention_share", seeds)),
+        "sample_impact": sample_impact_table(
+            analysis_table(root, "sample_impact", seeds), seed_swap
+        ),
     }
 
 

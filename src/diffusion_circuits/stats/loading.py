@@ -8,7 +8,7 @@ import pandas as pd
 
 from diffusion_circuits.stats.study import StudyInputs
 
-__all__ = ["load_study_inputs"]
+__all__ = ["load_study_inputs", "analysis_table"]
 
 DATASETS = ("synthetic", "natural")
 
@@ -19,6 +19,11 @@ def _concat(root: Path, pattern: str, seeds) -> pd.DataFrame:
     if missing:
         raise FileNotFoundError(f"missing analysis output {missing[0]} (run the earlier stages)")
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+
+
+def analysis_table(root: str | Path, table: str, seeds) -> pd.DataFrame:
+    """``data/analysis/<model>/<table>.parquet`` of every dataset and seed, concatenated."""
+    return _concat(Path(root), f"analysis/{{dataset}}-seed{{seed}}/{table}.parquet", seeds)
 
 
 def load_study_inputs(root: str | Path, seeds) -> StudyInputs:
