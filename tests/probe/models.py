@@ -9,10 +9,20 @@ shrinks only widths, depths and resolution (no weights can be downloaded here):
   blocks per spatial transformer, linear projections, per-level head counts).
 - ``dit``: DiT-XL/2 (adaLN-Zero, class labels, patch 2, learned sigma: out = 2 x in).
 - ``pixart``: PixArt-alpha (adaLN-single, T5-sized caption projection, cross-attention).
+- ``sd3``: Stable Diffusion 3.5's MMDiT (joint attention over [image; text], the last
+  block context-pre-only, SD3.5's extra image-only attention in block 0, RMS qk-norm).
+- ``flux``: FLUX.1's transformer (dual-stream blocks, then single-stream blocks over
+  [text; image], rotary position embeddings, packed 2x2 latents).
 """
 
 import torch
-from diffusers import DiTTransformer2DModel, PixArtTransformer2DModel, UNet2DConditionModel
+from diffusers import (
+    DiTTransformer2DModel,
+    FluxTransformer2DModel,
+    PixArtTransformer2DModel,
+    SD3Transformer2DModel,
+    UNet2DConditionModel,
+)
 
 TEXT_TOKENS = 5
 
@@ -77,7 +87,40 @@ CONFIGS = {
             use_additional_conditions=False,
         ),
     ),
+    "sd3": (
+        SD3Transformer2DModel,
+        dict(
+            sample_size=8,
+            patch_size=2,
+            in_channels=4,  # SD3: 16 latent channels
+            out_channels=4,
+            num_layers=3,  # SD3.5 medium: 24
+            attention_head_dim=4,  # SD3.5 medium: 24 heads of 64
+            num_attention_heads=2,
+            joint_attention_dim=12,  # SD3: 4096 (T5-XXL + CLIP)
+            caption_projection_dim=8,  # = heads * head_dim
+            pooled_projection_dim=6,  # SD3: 2048
+            pos_embed_max_size=8,
+            dual_attention_layers=(0,),  # SD3.5 medium: blocks 0-12
+            qk_norm="rms_norm",
+        ),
+    ),
+    "flux": (
+        FluxTransformer2DModel,
+        dict(
+            patch_size=1,
+            in_channels=8,  # FLUX.1: 64 (16 latent channels packed 2x2)
+            num_layers=2,  # FLUX.1: 19 dual-stream blocks
+            num_single_layers=2,  # FLUX.1: 38 single-stream blocks
+            attention_head_dim=8,  # FLUX.1: 24 heads of 128
+            num_attention_heads=2,
+            joint_attention_dim=12,  # FLUX.1: 4096 (T5-XXL)
+            pooled_projection_dim=6,  # FLUX.1: 768 (CLIP)
+            axes_dims_rope=(2, 2, 4),  # sums to head_dim; FLUX.1: (16, 56, 56)
+        ),
+    ),
 }
+FLUX_GRID = 4  # packed latent tokens per side
 
 
 def make_model(kind: str, seed: int = 0):
@@ -90,18 +133,54 @@ def model_inputs(kind: str, batch: int = 2, seed: int = 1) -> dict:
     """Keyword inputs of one forward (``timestep`` included)."""
     config = CONFIGS[kind][1]
     generator = torch.Generator().manual_seed(seed)
+    if kind == "flux":
+        return _flux_inputs(config, batch, generator)
     size = config["sample_size"]
     inputs = {
-        ("sample" if kind.startswith("sd") else "hidden_states"): torch.randn(
+        ("sample" if CONFIGS[kind][0] is UNet2DConditionModel else "hidden_states"): torch.randn(
             batch, config["in_channels"], size, size, generator=generator
         ),
         "timestep": torch.tensor([10, 500, 900, 250][:batch]),
     }
-    if "cross_attention_dim" in config or kind == "pixart":
-        width = config.get("caption_channels", config.get("cross_attention_dim"))
+    if "cross_attention_dim" in config or kind in ("pixart", "sd3"):
+        width = config.get(
+            "caption_channels", config.get("cross_attention_dim", config.get("joint_attention_dim"))
+        )
         inputs["encoder_hidden_states"] = torch.randn(
             batch, TEXT_TOKENS, width, generator=generator
+        )
+    if kind == "sd3":
+        inputs["pooled_projections"] = torch.randn(
+            batch, config["pooled_projection_dim"], generator=generator
         )
     if kind == "dit":
         inputs["class_labels"] = torch.tensor([1, 7, 3, 0][:batch])
     return inputs
+
+
+def image_tokens(kind: str) -> int:
+    """Image (patch) tokens of a transformer's sequence for :func:`model_inputs`."""
+    if kind == "flux":
+        return FLUX_GRID**2
+    config = CONFIGS[kind][1]
+    return (config["sample_size"] // config["patch_size"]) ** 2
+
+
+def _flux_inputs(config: dict, batch: int, generator: torch.Generator) -> dict:
+    """Packed latent tokens with their (0, row, column) position ids, and text tokens."""
+    rows, cols = torch.meshgrid(torch.arange(FLUX_GRID), torch.arange(FLUX_GRID), indexing="ij")
+    image_ids = torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).reshape(-1, 3)
+    return {
+        "hidden_states": torch.randn(
+            batch, FLUX_GRID**2, config["in_channels"], generator=generator
+        ),
+        "encoder_hidden_states": torch.randn(
+            batch, TEXT_TOKENS, config["joint_attention_dim"], generator=generator
+        ),
+        "pooled_projections": torch.randn(
+            batch, config["pooled_projection_dim"], generator=generator
+        ),
+        "timestep": torch.tensor([0.01, 0.5, 0.9, 0.25][:batch]),
+        "img_ids": image_ids.float(),
+        "txt_ids": torch.zeros(TEXT_TOKENS, 3),
+    }

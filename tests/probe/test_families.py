@@ -3,7 +3,7 @@ discovery, transparency, patterns, cleanup, confined interventions and replay.""
 
 import pytest
 import torch
-from models import CONFIGS, make_model, model_inputs
+from models import CONFIGS, image_tokens, make_model, model_inputs
 from unets import assert_clean, processors
 
 from diffusion_circuits.probe import (
@@ -114,12 +114,16 @@ def test_patterns_are_row_stochastic_and_match_their_keys(family):
     kind, model, probe, inputs = family
     _, cache = probe.run_with_cache(**_call(inputs), names="*.pattern")
     batch = len(inputs["timestep"])
-    assert set(probe.attention_keys.values()) >= {"self"}
+    keys = set(probe.attention_keys.values())
+    assert keys & {"self", "joint"} and keys <= {"self", "encoder", "joint"}
     for attn, heads in probe.attention_heads.items():
         pattern = cache[f"{attn}.pattern"]
         assert pattern.shape[:2] == (batch, heads)
         if probe.attention_keys[attn] == "encoder":  # [batch, heads, queries, tokens]
             assert pattern.shape[-1] == inputs["encoder_hidden_states"].shape[1]
+        elif probe.attention_keys[attn] == "joint":  # image and text tokens, both axes
+            text = inputs["encoder_hidden_states"].shape[1]
+            assert pattern.shape[-1] == pattern.shape[-2] == image_tokens(kind) + text
         else:
             assert pattern.shape[-1] == pattern.shape[-2]
         assert torch.allclose(pattern.sum(-1), torch.ones(()), atol=1e-5), attn
@@ -173,7 +177,7 @@ def _call(inputs: dict) -> dict:
     return {"x_t": sample, "t": rest.pop("timestep"), **rest}
 
 
-@pytest.mark.parametrize("which", ["self", "cross"])
+@pytest.mark.parametrize("which", ["self", "cross", "joint"])
 def test_interventions_change_only_what_follows_and_replay_equals_full(family, which):
     kind, model, probe, inputs = family
     attns = [a for a in probe.attention_heads if a.endswith(f".{which}")]

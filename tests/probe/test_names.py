@@ -206,9 +206,12 @@ def test_name_filters_and_errors():
         probe.resolve("up.0.attn.0.logits")
 
 
-def test_not_a_unet_is_refused():
+def test_a_module_without_submodules_is_refused():
+    """Any other model falls back to module paths (test_accounting.py); a bare layer has
+    none to name."""
     with pytest.raises(
         ValueError,
-        match="Probe does not support Linear; supported: UNet2DModel, UNet2DConditionModel",
+        match="Probe cannot name any hook point of Linear: it has no submodules "
+        r"\(family adapters: UNet2DModel, UNet2DConditionModel",
     ):
         Probe(torch.nn.Linear(2, 2))

@@ -3,14 +3,14 @@
 With no edit on its attention it returns exactly what the processor it replaces returns,
 because it calls that processor (usually diffusers' fused ``AttnProcessor2_0``): probing
 is bit-for-bit transparent. The requested sites are then computed beside it, for
-recording only: q, k, v through ``attn.to_q / to_k / to_v`` on the same normalised input,
-the pattern with ``attn.get_attention_scores`` (softmax(q k^T * scale), upcast as the
-module asks) and z = pattern @ v.
+recording only, by the attention's recipe (``probe.attention_recipes``): q, k, v from
+the processor's own projections (taken as they pass, not computed twice), the pattern
+with ``attn.get_attention_scores`` (softmax(q k^T * scale), upcast as the module asks;
+``scale * q k^T`` softmaxed for modules without it, e.g. FLUX) and z = pattern @ v.
 
 Only when an intervention edits a site of this attention (q, k, v, logits, pattern or z)
-does it take the explicit path, step for step diffusers' ``AttnProcessor``: spatial norm,
-the 4-d -> tokens reshape, group norm, projections, per-head split, scores, softmax,
-pattern @ v, head merge, ``to_out``, residual connection and rescale.
+does it take the explicit path: the recipe's steps of the replaced processor, with every
+site passed through the hub.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import inspect
 from typing import Protocol
 
 import torch
+
+from diffusion_circuits.probe.attention_recipes import AttentionCall, recipe_for
 
 __all__ = ["RecordingAttnProcessor", "SITE_ORDER"]
 
@@ -33,7 +35,7 @@ class _Hub(Protocol):
 
 
 class RecordingAttnProcessor:
-    """Processor for the ``Attention`` module named ``name``.
+    """Processor for the attention module named ``name``.
 
     Parameters
     ----------
@@ -41,35 +43,52 @@ class RecordingAttnProcessor:
     name : the module's hook name, e.g. ``"mid.attn.0"``.
     hub : answers ``has(f"{name}.{site}", edit)`` and applies a site's edits and
         recorders with ``apply(f"{name}.{site}", tensor)``.
+    recipe : how ``original`` computes (``probe.attention_recipes``); by default the
+        one :func:`~diffusion_circuits.probe.attention_recipes.recipe_for` finds.
     """
 
-    def __init__(self, original, name: str, hub: _Hub):
+    def __init__(self, original, name: str, hub: _Hub, recipe=None):
         self.original = original
         self.name = name
         self.hub = hub
+        self.recipe = recipe
         self._accepts = set(inspect.signature(original.__call__).parameters)
 
     def _key(self, site: str) -> str:
         return f"{self.name}.{site}"
 
+    def _recipe(self, attn):
+        if self.recipe is None:
+            self.recipe, why = recipe_for(attn)
+            if self.recipe is None:
+                raise ValueError(f"{self.name}: {why}")
+        return self.recipe
+
+    # FLUX's attention passes image_rotary_emb as the fifth positional argument
     def __call__(
         self,
         attn,
         hidden_states: torch.Tensor,
         encoder_hidden_states: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        image_rotary_emb=None,
         temb: torch.Tensor | None = None,
         *args,
         **kwargs,
-    ) -> torch.Tensor:
+    ):
+        call = AttentionCall(
+            hidden_states, encoder_hidden_states, attention_mask, temb, image_rotary_emb
+        )
         if any(self.hub.has(self._key(site), edit=True) for site in SITE_ORDER):
-            return self.explicit(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
-        # called the way Attention.forward calls a processor, keywords filtered alike
-        if "temb" in self._accepts:
-            kwargs["temb"] = temb
+            return self.explicit(attn, *call)
+        # called the way the module calls a processor, keywords filtered alike
+        for keyword in ("temb", "image_rotary_emb"):
+            if keyword in self._accepts:
+                kwargs[keyword] = getattr(call, keyword)
         kwargs = {k: v for k, v in kwargs.items() if k in self._accepts}
         wanted = {s for s in SITE_ORDER if self.hub.has(self._key(s), edit=False)}
-        if not wanted:
+
+        def original() -> object:
             return self.original(
                 attn,
                 hidden_states,
@@ -77,36 +96,31 @@ class RecordingAttnProcessor:
                 attention_mask=attention_mask,
                 **kwargs,
             )
+
+        if not wanted:
+            return original()
+        recipe = self._recipe(attn)
         # The projections the processor computes are the ones to record: take them as
         # they pass instead of computing them a second time.
-        taken: dict[str, list[torch.Tensor]] = {"q": [], "k": [], "v": []}
+        taken: dict[str, list[torch.Tensor]] = {name: [] for name in recipe.projections}
         handles = [
-            module.register_forward_hook(lambda _m, _a, out, site=site: taken[site].append(out))
-            for site in taken
-            if isinstance(module := getattr(attn, f"to_{site}", None), torch.nn.Module)
+            module.register_forward_hook(lambda _m, _a, out, name=name: taken[name].append(out))
+            for name in taken
+            if isinstance(module := getattr(attn, name, None), torch.nn.Module)
         ]
         try:
-            output = self.original(
-                attn,
-                hidden_states,
-                encoder_hidden_states=encoder_hidden_states,
-                attention_mask=attention_mask,
-                **kwargs,
-            )
+            output = original()
         finally:
             for handle in handles:
                 handle.remove()
-        once = all(len(values) == 1 for values in taken.values())
+
+        def project(name: str, x: torch.Tensor) -> torch.Tensor:
+            values = taken.get(name, ())
+            return values[0] if len(values) == 1 else getattr(attn, name)(x)
+
         with torch.no_grad():
-            self.explicit(
-                attn,
-                hidden_states,
-                encoder_hidden_states,
-                attention_mask,
-                temb,
-                record_only=wanted,
-                projections=tuple(taken[s][0] for s in ("q", "k", "v")) if once else None,
-            )
+            prepared = recipe.prepare(attn, call, project)
+            self._sites(attn, prepared, record_only=wanted)
         return output
 
     def explicit(
@@ -116,83 +130,38 @@ class RecordingAttnProcessor:
         encoder_hidden_states: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         temb: torch.Tensor | None = None,
-        record_only: set[str] | None = None,
-        projections: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-    ) -> torch.Tensor | None:
-        """diffusers' ``AttnProcessor`` with every site passed through the hub.
-
-        With ``record_only`` (a set of sites) it stops after the last site needed and
-        returns None; ``projections`` are the outputs of ``to_q, to_k, to_v`` when the
-        processor has already computed them (recording only).
-        """
-        if projections is not None:
-            query, key, value = projections
-            mask = attn.prepare_attention_mask(attention_mask, key.shape[1], query.shape[0])
-            self._sites(attn, query, key, value, mask, record_only)
-            return None
-        residual = hidden_states
-        if attn.spatial_norm is not None:
-            hidden_states = attn.spatial_norm(hidden_states, temb)
-        input_ndim = hidden_states.ndim
-        if input_ndim == 4:
-            batch, channel, height, width = hidden_states.shape
-            hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)
-        batch, tokens, _ = (
-            hidden_states.shape if encoder_hidden_states is None else encoder_hidden_states.shape
+        image_rotary_emb=None,
+    ):
+        """The replaced processor's computation, step for step, with every site passed
+        through the hub (``recipe.prepare``, the sites, ``recipe.output``)."""
+        call = AttentionCall(
+            hidden_states, encoder_hidden_states, attention_mask, temb, image_rotary_emb
         )
-        attention_mask = attn.prepare_attention_mask(attention_mask, tokens, batch)
-        if attn.group_norm is not None:
-            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
-        query = attn.to_q(hidden_states)
-        if encoder_hidden_states is None:
-            encoder_hidden_states = hidden_states
-        elif attn.norm_cross:
-            encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
-        key = attn.to_k(encoder_hidden_states)
-        value = attn.to_v(encoder_hidden_states)
-        z = self._sites(attn, query, key, value, attention_mask, record_only)
-        if record_only is not None:
-            return None
-        hidden_states = attn.batch_to_head_dim(_merged(z))
-        hidden_states = attn.to_out[0](hidden_states)
-        hidden_states = attn.to_out[1](hidden_states)
-        if input_ndim == 4:
-            hidden_states = hidden_states.transpose(-1, -2).reshape(batch, channel, height, width)
-        if attn.residual_connection:
-            hidden_states = hidden_states + residual
-        return hidden_states / attn.rescale_output_factor
+        recipe = self._recipe(attn)
+        prepared = recipe.prepare(attn, call, lambda name, x: getattr(attn, name)(x))
+        z = self._sites(attn, prepared)
+        return recipe.output(attn, z, prepared.state)
 
-    def _sites(
-        self,
-        attn,
-        query: torch.Tensor,
-        key: torch.Tensor,
-        value: torch.Tensor,
-        attention_mask: torch.Tensor | None,
-        record_only: set[str] | None,
-    ) -> torch.Tensor | None:
-        """Heads split, then q, k, v, logits, pattern and z through the hub, in order.
+    def _sites(self, attn, prepared, record_only: set[str] | None = None) -> torch.Tensor | None:
+        """q, k, v, logits, pattern and z through the hub, in order.
 
         Returns z [B, heads, queries, d], or None once the ``record_only`` sites are done.
         """
-        batch, heads = query.shape[0], attn.heads
-        query, key, value = (_split(x, heads) for x in (query, key, value))
-        # AttnProcessor2_0 (the default) applies these; they are None in UNet2DModel
-        if getattr(attn, "norm_q", None) is not None:
-            query = attn.norm_q(query)
-        if getattr(attn, "norm_k", None) is not None:
-            key = attn.norm_k(key)
+        query, key, value, attention_mask, _ = prepared
+        batch, heads = query.shape[:2]
         query = self.hub.apply(self._key("q"), query)
         key = self.hub.apply(self._key("k"), key)
         value = self.hub.apply(self._key("v"), value)
         if record_only is not None and not record_only & {"pattern", "z"}:
             return None
-        if self.hub.has(self._key("logits"), edit=True):
-            q, k = (query.float(), key.float()) if attn.upcast_attention else (query, key)
-            logits = attn.scale * (q @ k.transpose(-1, -2))
+        scale = getattr(attn, "scale", query.shape[-1] ** -0.5)
+        upcast = getattr(attn, "upcast_attention", False), getattr(attn, "upcast_softmax", False)
+        if self.hub.has(self._key("logits"), edit=True) or not hasattr(attn, "scale"):
+            q, k = (query.float(), key.float()) if upcast[0] else (query, key)
+            logits = scale * (q @ k.transpose(-1, -2))
             if attention_mask is not None:
                 logits = logits + attention_mask.view(batch, heads, *attention_mask.shape[1:])
-            if attn.upcast_softmax:
+            if upcast[1]:
                 logits = logits.float()
             logits = self.hub.apply(self._key("logits"), logits)
             probs = logits.softmax(dim=-1).to(query.dtype)
@@ -204,11 +173,6 @@ class RecordingAttnProcessor:
             return None
         z = torch.bmm(_merged(probs), _merged(value)).view(batch, heads, probs.shape[2], -1)
         return self.hub.apply(self._key("z"), z)
-
-
-def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """[B, n, heads*d] -> [B, heads, n, d]"""
-    return x.view(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
 
 
 def _merged(x: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["forward_arguments", "sample_and_timestep", "tensor_inputs"]
+__all__ = ["forward_arguments", "sample_and_timestep", "tensor_inputs", "timestep_value"]
 
 
 def forward_arguments(model: nn.Module, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -42,3 +42,14 @@ def tensor_inputs(model: nn.Module, args: tuple, kwargs: dict) -> dict[str, torc
         elif isinstance(value, torch.Tensor) or name == "timestep" and value is not None:
             found[name] = torch.as_tensor(value)
     return found
+
+
+def timestep_value(t) -> int | float:
+    """One timestep as a plain number: an int when integral (DDPM's 0..999, also as a
+    float tensor), else the float itself (flow matching: FLUX's t in [0, 1]).
+
+    >>> timestep_value(torch.tensor(500.0)), timestep_value(torch.tensor(0.25)), timestep_value(7)
+    (500, 0.25, 7)
+    """
+    value = t.item() if isinstance(t, torch.Tensor) else t
+    return int(value) if float(value).is_integer() else float(value)

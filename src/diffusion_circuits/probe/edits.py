@@ -1,12 +1,12 @@
 """Turning interventions and plain hook functions into registry entries.
 
-An intervention is ``.name`` + ``__call__(tensor, name) -> tensor`` (``.site`` for
-attention sites). Optional protocol, all read with ``getattr``:
-
-- ``uses_timestep = True``: called as ``__call__(tensor, name, timestep=t)``, ``t`` the
-  forward's per-item timesteps (1-d tensor), so "only when t > 500" needs no loop;
-- ``active_at(timesteps) -> bool``: when False the edit is off for that forward (the
-  attention then keeps its fused kernel: bit-identical outside a window).
+An intervention is an :class:`~diffusion_circuits.probe.protocol.InterventionLike`:
+``.name`` + ``__call__(tensor, name) -> tensor``, and optionally ``.site`` (attention
+sites), ``.head``, ``uses_timestep`` (called with the forward's per-item timesteps as
+``timestep=``, so "only when t > 500" needs no loop) and ``active_at(timesteps) ->
+bool`` (False: the edit is off for that forward, and the attention keeps its fused
+kernel, bit-identical outside a window). Objects without the optional attributes get
+the Protocol's defaults (``protocol.optional``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 from diffusion_circuits.probe.cache import guidance_half
 from diffusion_circuits.probe.hooks import Entry, HookRegistry
 from diffusion_circuits.probe.names import NameMap
+from diffusion_circuits.probe.protocol import optional
 
 __all__ = ["HookContext", "HookFn", "intervention_entry", "hook_entry"]
 
@@ -73,12 +74,12 @@ def intervention_entry(
             f"an intervention needs a .name (hook point) and __call__(tensor, name); got {intervention!r}"
         )
     name = names.canonical(name)
-    site = getattr(intervention, "site", None)
+    site = optional(intervention, "site")
     if site is None:
         key = name
     elif name in names.attention_heads:
         key = f"{name}.{site}"
-        head = getattr(intervention, "head", None)
+        head = optional(intervention, "head")
         if head is not None and head >= names.attention_heads[name]:
             raise ValueError(
                 f"{intervention!r}: head {head} out of range, {name} has "
@@ -90,13 +91,13 @@ def intervention_entry(
         )
     # logits are no hook point, but live in the same attention processor
     point = names.points[f"{name}.pattern" if site == "logits" else key]
-    uses_timestep = getattr(intervention, "uses_timestep", False)
+    uses_timestep = optional(intervention, "uses_timestep")
 
     def apply(tensor: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
         out = intervention(tensor, key, timestep=t) if uses_timestep else intervention(tensor, key)
         return _checked(out, tensor, repr(intervention), key)
 
-    active_at = getattr(intervention, "active_at", None)
+    active_at = optional(intervention, "active_at")
     active = None if active_at is None else lambda: bool(active_at(registry.timesteps))
     return Entry(key, point, _on_half(apply, registry, guidance), edit=True, active=active)
 

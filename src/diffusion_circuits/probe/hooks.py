@@ -155,18 +155,28 @@ class HookRegistry:
                     if value is not output[0]:
                         output = (value, (*output[1][:-1], value), *output[2:])
                         changed = True
-                elif isinstance(output, tuple):  # e.g. Transformer2DModel(return_dict=False)
-                    value = self.apply(point.name, output[0])
-                    if value is not output[0]:
-                        output = (value, *output[1:])
-                        changed = True
-                else:
-                    value = self.apply(point.name, output)
-                    changed = changed or value is not output
-                    output = value
+                    continue
+                # a tuple output (FLUX / SD3 blocks: (text, image)): the point's element
+                i = point.output_index if isinstance(output, tuple) else None
+                current = output if i is None else output[i]
+                if not isinstance(current, torch.Tensor):
+                    self._not_a_tensor(point, current)
+                    continue
+                value = self.apply(point.name, current)
+                if value is not current:
+                    output = value if i is None else (*output[:i], value, *output[i + 1 :])
+                    changed = True
             return output if changed else None
 
         return module.register_forward_hook(hook)
+
+    def _not_a_tensor(self, point: HookPoint, value: object) -> None:
+        """Recorders skip a module output that is no tensor; an edit cannot act on it."""
+        if self.has(point.name, edit=True):
+            raise ValueError(
+                f"{point.name} ({point.path}) returns {type(value).__name__}, not a tensor: "
+                "it cannot be edited"
+            )
 
     def _install_pre(self, block: nn.Module):
         def hook(block, args, kwargs):

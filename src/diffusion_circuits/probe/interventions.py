@@ -25,6 +25,8 @@ tensor([[1., 2.],
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 __all__ = [
@@ -46,9 +48,17 @@ PERTURBATIONS = ("uniform", "logit_noise", "temperature")
 
 
 class Intervention:
-    """Base class. ``site`` None: the hook point's own tensor; else a site of attention ``name``."""
+    """Base class, with the defaults of :class:`~diffusion_circuits.probe.protocol.InterventionLike`.
+
+    ``site`` None: the hook point's own tensor; else a site of attention ``name``.
+    ``head``: the head acted on, if one. ``uses_timestep``: called with ``timestep=``.
+    ``active_at``: None (always on) or ``timesteps -> bool``.
+    """
 
     site: str | None = None
+    head: int | None = None
+    uses_timestep: bool = False
+    active_at: Callable[[torch.Tensor | None], bool] | None = None
 
     def __init__(self, name: str):
         if not isinstance(name, str):
@@ -150,20 +160,35 @@ class Patch(Intervention):
     """Replace the activation by ``activation``, recorded on another input or model.
 
     ``activation`` must have the activation's exact shape (batch included), e.g.
-    ``cache[name]`` from ``Probe(other_unet).run_with_cache`` on the same batch.
+    ``cache[name]`` from ``Probe(other_unet).run_with_cache`` on the same batch. With
+    ``rows`` (a slice, index list or boolean mask over the batch) only those batch rows
+    are replaced and ``activation`` has their shape: several patches on different rows
+    of one repeated batch run a patching sweep in one forward (``probe.patching``).
     """
 
-    def __init__(self, name: str, activation: torch.Tensor):
+    def __init__(self, name: str, activation: torch.Tensor, rows=None):
         super().__init__(name)
         self.activation = activation
+        self.rows = rows
 
     def __call__(self, tensor, name):
-        if self.activation.shape != tensor.shape:
+        target = tensor if self.rows is None else tensor[self.rows]
+        if self.activation.shape != target.shape:
+            where = "" if self.rows is None else f" rows {self.rows}"
             raise ValueError(
-                f"patch for {name} has shape {tuple(self.activation.shape)}, "
-                f"the activation has {tuple(tensor.shape)}"
+                f"patch for {name}{where} has shape {tuple(self.activation.shape)}, "
+                f"the activation has {tuple(target.shape)}"
             )
-        return self.activation.to(tensor.device, tensor.dtype)
+        activation = self.activation.to(tensor.device, tensor.dtype)
+        if self.rows is None:
+            return activation
+        out = tensor.clone()
+        out[self.rows] = activation
+        return out
+
+    def __repr__(self) -> str:
+        rows = "" if self.rows is None else f", rows={self.rows}"
+        return f"Patch({self.name!r}{rows})"
 
 
 class SkipCut(Intervention):

@@ -1,8 +1,10 @@
-"""The probe: named hook points, capture and scoped interventions on any supported model.
+"""The probe: named hook points, capture and scoped interventions on any diffusers model.
 
-Supported: ``UNet2DModel``, ``UNet2DConditionModel``, ``DiTTransformer2DModel``,
-``PixArtTransformer2DModel`` (one adapter each in ``probe.adapters``; nothing here asks
-which family it holds).
+Family adapters (``probe.adapters``): ``UNet2DModel``, ``UNet2DConditionModel``,
+``DiTTransformer2DModel``, ``PixArtTransformer2DModel``, ``SD3Transformer2DModel``,
+``FluxTransformer2DModel``; any other model is named module by module
+(``GenericAdapter``). Nothing here asks which family it holds; the structural queries
+are :class:`~diffusion_circuits.probe.structure.ModelStructure`'s.
 
 Every context manager here removes what it added, and restores the attention processors
 it replaced, in ``finally``: after an exception the model is exactly as it was. Capture
@@ -11,6 +13,7 @@ and intervene nest in any order; a capture always records the intervened activat
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -18,11 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from diffusion_circuits.probe.adapters import adapter_for, build_name_map
 from diffusion_circuits.probe.cache import ActivationCache, guidance_half
 from diffusion_circuits.probe.edits import HookFn, hook_entry, intervention_entry
 from diffusion_circuits.probe.hooks import Entry, registry_for
-from diffusion_circuits.probe.names import NamesFilter, build_name_map
+from diffusion_circuits.probe.names import NamesFilter
 from diffusion_circuits.probe.replay import BlockRecord, replayed
+from diffusion_circuits.probe.structure import ModelStructure
 
 __all__ = ["Probe", "ActivationCache", "run_with_cache"]
 
@@ -30,13 +35,13 @@ Reduce = Callable[[str, torch.Tensor], Any]
 Hooks = Iterable[tuple[NamesFilter, HookFn]]
 
 
-class Probe:
-    """Hook points, capture and interventions of ``unet``, any supported diffusers model.
+class Probe(ModelStructure):
+    """Hook points, capture and interventions of ``model``, any diffusers model.
 
-    ``UNet2DModel``, ``UNet2DConditionModel``, ``DiTTransformer2DModel`` or
-    ``PixArtTransformer2DModel``; another class raises ValueError naming the supported
-    ones. The names are discovered from the model's modules by its family's adapter (see
-    ``probe.adapters``); nothing is attached to the model until a context is entered.
+    The names are discovered from the model's modules by its family's adapter, or by
+    ``adapter`` (e.g. ``GenericAdapter()``: every submodule by its path), see
+    ``probe.adapters``; nothing is attached to the model until a context is entered.
+    ``probe.unet`` is a deprecated alias of ``probe.model``.
 
     Examples
     --------
@@ -60,65 +65,17 @@ class Probe:
     True
     """
 
-    def __init__(self, unet: nn.Module):
-        self.unet = unet  # any supported model, U-Net or transformer; the name is historical
-        self._map = build_name_map(unet)
-        self._registry = registry_for(unet)
-
-    # ---- structure ---------------------------------------------------------------------
-    @property
-    def hook_points(self) -> list[str]:
-        """Every canonical hook-point name, in forward order."""
-        return self._map.hook_points
+    def __init__(self, model: nn.Module, adapter=None):
+        self.model = model  # any supported model, U-Net or transformer
+        self.adapter = adapter_for(model) if adapter is None else adapter
+        self._map = build_name_map(model, self.adapter)
+        self._registry = registry_for(model)
 
     @property
-    def attention_heads(self) -> dict[str, int]:
-        """Attention hook point -> number of heads."""
-        return dict(self._map.attention_heads)
-
-    @property
-    def attention_keys(self) -> dict[str, str]:
-        """Attention hook point -> where its keys come from: ``"self"`` or ``"encoder"``.
-
-        ``"encoder"`` marks cross-attention (keys and values from ``encoder_hidden_states``,
-        e.g. text tokens): its pattern is [batch, heads, queries, tokens].
-        """
-        return dict(self._map.attention_keys)
-
-    @property
-    def layer_groups(self) -> dict[str, list[str]]:
-        """The paper's seven layer groups -> their hook points (forward order)."""
-        return self._map.layer_groups()
-
-    @property
-    def resnets(self) -> list[str]:
-        """The ResNet-block output hook points (``*.resnet.<i>``, not their branches)."""
-        return [n for n in self._map.points if n.split(".")[-2:-1] == ["resnet"]]
-
-    @property
-    def residuals(self) -> list[str]:
-        """The ResNet residual-branch hook points (``<resnet>.residual``: ``conv2``'s output).
-
-        Editing one replaces only the branch: the block then returns
-        ``(shortcut(input) + edited) / output_scale_factor``.
-        """
-        return [n for n in self._map.points if n.endswith(".residual")]
-
-    def group_of(self, name: str) -> str | None:
-        """Layer group of a hook point (None for ``time_emb``)."""
-        return self._map.points[self._map.canonical(name)].group
-
-    def module_path(self, name: str) -> str:
-        """Dotted path of the diffusers module producing ``name`` (``unet.get_submodule``)."""
-        return self._map.module_path(name)
-
-    def skip_source(self, name: str) -> str:
-        """The hook point whose output is skip ``name`` (e.g. ``skip.0`` -> ``conv_in``)."""
-        return self._map.points[self._map.canonical(name)].source
-
-    def resolve(self, names: NamesFilter = None) -> list[str]:
-        """Hook points selected by None (all), a name, a glob, a list or a predicate."""
-        return self._map.resolve(names)
+    def unet(self) -> nn.Module:
+        """Deprecated alias of :attr:`model`."""
+        warnings.warn("Probe.unet is deprecated; use Probe.model", DeprecationWarning, stacklevel=2)
+        return self.model
 
     # ---- capture -----------------------------------------------------------------------
     @contextmanager
@@ -187,7 +144,10 @@ class Probe:
             copy = self._map.points[name].copy
 
             def record(tensor: torch.Tensor) -> None:
-                tensor = tensor.detach() if detach else tensor
+                if not detach:  # a clone would be off the graph: no gradient reaches it
+                    store(name, tensor)
+                    return
+                tensor = tensor.detach()
                 store(name, tensor.clone() if copy else tensor)
 
             return record
@@ -228,7 +188,7 @@ class Probe:
         for DiT).
         """
         with torch.no_grad(), self.capture(names, reduce=reduce) as cache:
-            eps = self.unet(x_t, timestep=t, **forward_kwargs).sample
+            eps = self.model(x_t, timestep=t, **forward_kwargs).sample
         return eps, cache
 
     def reference_means(
@@ -283,7 +243,12 @@ class Probe:
         >>> with probe.intervene(HeadAblation("up.0.attn.0", 3), replay=clean):  # doctest: +SKIP
         ...     ablated = unet(x_t, t).sample                   # same as without replay
         """
-        with BlockRecord(self._map).recording(self.unet) as record:
+        if not self._map.forward_ordered:
+            raise ValueError(
+                f"replay needs hook points in forward order; {type(self.adapter).__name__} "
+                "cannot promise it"
+            )
+        with BlockRecord(self._map).recording(self.model) as record:
             yield record
 
     @contextmanager
@@ -310,7 +275,7 @@ class Probe:
         ]
         with self._entries(entries), ExitStack() as stack:
             if replay is not None:
-                stack.enter_context(replayed(self.unet, replay, [e.point for e in entries]))
+                stack.enter_context(replayed(self.model, replay, [e.point for e in entries]))
             yield
 
     # ---- plain hook functions ----------------------------------------------------------
@@ -336,13 +301,13 @@ class Probe:
     ) -> torch.Tensor:
         """One forward with :meth:`hooks` (gradients as the caller's mode): the output."""
         with self.hooks(fwd_hooks):
-            return self.unet(x_t, timestep=t, **forward_kwargs).sample
+            return self.model(x_t, timestep=t, **forward_kwargs).sample
 
     @contextmanager
     def _entries(self, entries: Iterable[Entry]) -> Iterator[None]:
         added: list[Entry] = []
         try:
-            with self._registry.tracking_timesteps(self.unet):
+            with self._registry.tracking_timesteps(self.model):
                 for entry in entries:
                     added.append(self._registry.add(entry))
                 yield

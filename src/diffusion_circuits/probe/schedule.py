@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 import torch
 
+from diffusion_circuits.probe.calls import timestep_value
 from diffusion_circuits.probe.interventions import Intervention
+from diffusion_circuits.probe.protocol import optional
 
 __all__ = ["Scheduled"]
 
@@ -56,13 +58,13 @@ class Scheduled(Intervention):
                 raise ValueError(f"window low must be <= high, got {window!r}")
             when = lambda t, low=low, high=high: low <= t <= high  # noqa: E731
         self.intervention, self.window, self.when = intervention, window, when
-        self.site = getattr(intervention, "site", None)
-        self.head = getattr(intervention, "head", None)
+        self.site = optional(intervention, "site")
+        self.head = optional(intervention, "head")
 
     def selected(self, timesteps: torch.Tensor | None) -> torch.Tensor:
         if timesteps is None:
             raise ValueError(f"{self!r} needs the forward's timestep; the call gave none")
-        return torch.tensor([bool(self.when(int(t))) for t in timesteps.flatten()])
+        return torch.tensor([bool(self.when(timestep_value(t))) for t in timesteps.flatten()])
 
     def active_at(self, timesteps: torch.Tensor | None) -> bool:
         return bool(self.selected(timesteps).any())
@@ -70,7 +72,7 @@ class Scheduled(Intervention):
     def __call__(self, tensor, name, timestep=None):
         mask = self.selected(timestep)
         inner = self.intervention
-        if getattr(inner, "uses_timestep", False):
+        if optional(inner, "uses_timestep"):
             edited = inner(tensor, name, timestep=timestep)
         else:
             edited = inner(tensor, name)

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from diffusion_circuits.probe.cache import guidance_half
-from diffusion_circuits.probe.calls import sample_and_timestep
+from diffusion_circuits.probe.calls import sample_and_timestep, timestep_value
 
 __all__ = ["StreamState", "stream"]
 
@@ -51,7 +51,7 @@ class StreamState:
 
     select: Callable[[int | None], bool]
     step: int = -1
-    timestep: int | None = None
+    timestep: int | float | None = None
     selected: bool = False
     written: int = 0
     _seen: set = field(default_factory=set)
@@ -68,7 +68,7 @@ class StreamState:
                     f"stream needs one timestep per forward; got {t.tolist()} (capture() "
                     "handles mixed timesteps)"
                 )
-            self.timestep = int(t[0])
+            self.timestep = timestep_value(t[0])
         self.selected = self.select(self.timestep)
 
     def is_selected(self) -> bool:
@@ -80,7 +80,7 @@ def _selector(timesteps: Selection) -> Callable[[int | None], bool]:
         return lambda t: True
     if callable(timesteps):
         return lambda t: t is not None and bool(timesteps(t))
-    wanted = {int(t) for t in timesteps}
+    wanted = {timestep_value(t) for t in timesteps}
     return lambda t: t in wanted
 
 
@@ -123,7 +123,7 @@ def stream(
         state.written += 1
 
     entries = probe._recorders(probe.resolve(names), store, active=state.is_selected)
-    handle = probe.unet.register_forward_pre_hook(state.on_forward, with_kwargs=True)
+    handle = probe.model.register_forward_pre_hook(state.on_forward, with_kwargs=True)
     try:
         with probe._entries(entries):
             yield state

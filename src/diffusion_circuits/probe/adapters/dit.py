@@ -66,7 +66,9 @@ class DiTAdapter:
 
     def build(self, model: nn.Module) -> NameMap:
         names = NameMapBuilder()
-        names.add("patch_embed", model.pos_embed, "pos_embed", LAYER_GROUPS[0])
+        names.add(
+            "patch_embed", model.pos_embed, "pos_embed", LAYER_GROUPS[0], role="input", main=True
+        )
         self.add_conditioning(names, model)
         blocks = model.transformer_blocks
         for i, (block, group) in enumerate(
@@ -74,10 +76,12 @@ class DiTAdapter:
         ):
             # DiT blocks modulate themselves (adaLN-Zero); PixArt's norm1 has no linear
             names.transformer_block(
-                f"block.{i}", block, f"transformer_blocks.{i}", group, adaln=True
+                f"block.{i}", block, f"transformer_blocks.{i}", group, adaln=True, main=True
             )
         projection = getattr(model, self.out_projection)
-        names.add("proj_out", projection, self.out_projection, LAYER_GROUPS[-1])
+        names.add(
+            "proj_out", projection, self.out_projection, LAYER_GROUPS[-1], role="output", main=True
+        )
         return names.done()
 
 
@@ -88,8 +92,10 @@ class PixArtAdapter(DiTAdapter):
     out_projection = "proj_out"
 
     def add_conditioning(self, names: NameMapBuilder, model: nn.Module) -> None:
-        names.add("time_emb", model.adaln_single.emb, "adaln_single.emb", None)
-        names.add("adaln", model.adaln_single.linear, "adaln_single.linear", None)
+        names.add("time_emb", model.adaln_single.emb, "adaln_single.emb", None, role="embedding")
+        names.add("adaln", model.adaln_single.linear, "adaln_single.linear", None, role="embedding")
         if getattr(model, "caption_projection", None) is not None:
             path = "caption_projection"
-            names.add("text_proj", model.caption_projection, path, LAYER_GROUPS[0])
+            names.add(
+                "text_proj", model.caption_projection, path, LAYER_GROUPS[0], role="embedding"
+            )

@@ -49,6 +49,7 @@ from diffusion_circuits.probe.names import LAYER_GROUPS, NameMap
 __all__ = ["UNet2DAdapter"]
 
 ENCODER, DECODER = LAYER_GROUPS[:3], LAYER_GROUPS[4:]
+SAMPLER = {"role": "sampler", "main": True}
 
 
 def _interleaved(block: nn.Module) -> list[tuple[str, int, nn.Module]]:
@@ -85,13 +86,13 @@ class UNet2DAdapter:
         self, names: NameMapBuilder, name: str, module: nn.Module, path: str, group: str
     ) -> None:
         """One entry of a block's ``attentions``; here a plain ``Attention``."""
-        names.attention(name, module, path, group)
+        names.attention(name, module, path, group, main=True)
 
     def build(self, unet: nn.Module) -> NameMap:
         names = NameMapBuilder()
         if getattr(unet, "time_embedding", None) is not None:
-            names.add("time_emb", unet.time_embedding, "time_embedding", None)
-        names.add("conv_in", unet.conv_in, "conv_in", ENCODER[0])
+            names.add("time_emb", unet.time_embedding, "time_embedding", None, role="embedding")
+        names.add("conv_in", unet.conv_in, "conv_in", ENCODER[0], role="input", main=True)
         skips = [names.skip("conv_in")]
         for b, (block, group) in enumerate(
             zip(unet.down_blocks, depth_groups(len(unet.down_blocks), ENCODER), strict=True)
@@ -103,11 +104,18 @@ class UNet2DAdapter:
                 if kind == "attn" or not _has_attention(block, i):
                     skips.append(names.skip(f"down.{b}.{kind}.{i}"))
             if getattr(block, "resnet_down", None) is not None:  # Skip*DownBlock2D
-                names.add(f"down.{b}.downsample", block, f"down_blocks.{b}", group, kind="block")
+                names.add(
+                    f"down.{b}.downsample",
+                    block,
+                    f"down_blocks.{b}",
+                    group,
+                    kind="block",
+                    **SAMPLER,
+                )
                 skips.append(names.skip(f"down.{b}.downsample"))
             elif getattr(block, "downsamplers", None):
                 path = f"down_blocks.{b}.downsamplers.0"
-                names.add(f"down.{b}.downsample", block.downsamplers[0], path, group)
+                names.add(f"down.{b}.downsample", block.downsamplers[0], path, group, **SAMPLER)
                 skips.append(names.skip(f"down.{b}.downsample"))
         mid = getattr(unet, "mid_block", None)
         if mid is not None:
@@ -120,7 +128,7 @@ class UNet2DAdapter:
                     self.add_attention(names, f"mid.attn.{i}", attentions[i], path, "middle")
                 path = f"mid_block.resnets.{i + 1}"
                 names.resnet(f"mid.resnet.{i + 1}", resnet, path, "middle")
-            names.add("mid", mid, "mid_block", "middle")
+            names.add("mid", mid, "mid_block", "middle", role="bottleneck")
         remaining = len(skips)
         for b, (block, group) in enumerate(
             zip(unet.up_blocks, depth_groups(len(unet.up_blocks), DECODER), strict=True)
@@ -134,12 +142,20 @@ class UNet2DAdapter:
                 path = f"up_blocks.{b}.{'resnets' if kind == 'resnet' else 'attentions'}.{i}"
                 self._add_part(names, f"up.{b}.{kind}.{i}", kind, module, path, group)
             if getattr(block, "resnet_up", None) is not None:  # Skip*UpBlock2D
-                names.add(f"up.{b}.upsample", block.resnet_up, f"up_blocks.{b}.resnet_up", group)
+                names.add(
+                    f"up.{b}.upsample",
+                    block.resnet_up,
+                    f"up_blocks.{b}.resnet_up",
+                    group,
+                    **SAMPLER,
+                )
             elif getattr(block, "upsamplers", None):
                 path = f"up_blocks.{b}.upsamplers.0"
-                names.add(f"up.{b}.upsample", block.upsamplers[0], path, group)
+                names.add(f"up.{b}.upsample", block.upsamplers[0], path, group, **SAMPLER)
         # UNet2DModel adds the FIR skip sample to conv_out's output in place
-        names.add("conv_out", unet.conv_out, "conv_out", DECODER[-1], copy=True)
+        names.add(
+            "conv_out", unet.conv_out, "conv_out", DECODER[-1], role="output", main=True, copy=True
+        )
         for skip in skips:
             if skip.consumer is None:
                 raise ValueError(

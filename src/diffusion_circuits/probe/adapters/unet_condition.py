@@ -49,4 +49,4 @@ class UNet2DConditionAdapter(UNet2DAdapter):
         for j, block in enumerate(blocks):
             block_path = f"{path}.transformer_blocks.{j}"
             names.transformer_block(f"{name}.block.{j}", block, block_path, group)
-        names.add(name, module, path, group)
+        names.add(name, module, path, group, role="transformer", main=True)
