@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml requirements-lock.txt
 	# torch first and exactly pinned: this pin takes the CPU build; anything looser pulls CUDA.
 	$(BIN)/pip install --quiet torch==2.13.0
 	# The package declares ranges; the lock pins the study's exact versions.
-	$(BIN)/pip install --quiet -c requirements-lock.txt -e ".[pipeline,dev]"
+	$(BIN)/pip install --quiet -c requirements-lock.txt -e ".[study,pipeline,dev]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -31,8 +31,10 @@ repro: setup
 
 # --temp: the tiny run happens in a temporary copy and is kept as a DVC experiment
 # (`dvc exp show`); params.yaml, dvc.lock, metrics, figures and the report stay untouched.
+# The profile's -S arguments are read first and `&&` stops on a broken profile: inside
+# `dvc exp run $$(...)` its failure would be ignored and the full default run would start.
 repro-tiny: setup
-	dvc exp run --temp $$(python -m diffusion_circuits.profiles tiny)
+	args="$$(python -m diffusion_circuits.profiles tiny)" && dvc exp run --temp $$args
 
 lint: setup
 	ruff check src stages tests scripts examples
@@ -48,9 +50,16 @@ test: lint
 ci-repro: setup
 	bash scripts/ci_repro.sh
 
+# The peer benchmark (scripts/peer_bench.py, against nnsight) runs when the `bench` extra
+# is installed (pip install -e '.[bench]'); without it, a line says so and make goes on.
 bench: setup
 	python scripts/benchmark.py
 	python scripts/benchmark_probe.py --public
+	@if python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("nnsight") is None)'; then \
+	  python scripts/peer_bench.py; \
+	else \
+	  echo "peer benchmark skipped: nnsight is not installed; pip install -e '.[bench]'"; \
+	fi
 
 # Rebuild .dvc/plots_template.html (vega libraries inlined, for offline `dvc plots show`);
 # needs npm and the npm registry. The built file is committed, so users never need this.

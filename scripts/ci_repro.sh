@@ -87,7 +87,7 @@ expect() {  # expect DESCRIPTION PLAN MUST_MATCH MUST_NOT_MATCH (extended regexe
   [[ -z "$3" ]] || echo "$2" | grep -qE "$3" || { echo "  expected a stage matching $3"; exit 1; }
   [[ -z "$4" ]] || ! echo "$2" | grep -qE "$4" || { echo "  unexpected stage matching $4"; exit 1; }
 }
-expect "train.num_threads=1 plans" "$(planned train.num_threads 1)" "" "."
+expect "runtime.num_threads=1 plans" "$(planned runtime.num_threads 1)" "" "."
 expect "probe.timesteps changed plans" "$(planned probe.timesteps '[200, 800]')" \
   "evaluate@synthetic-0.*cache_activations@|cache_activations@.*evaluate@" "train@|feature_net@|samples@"
 expect "a second seed plans" "$(planned train.seeds '[0, 1]')" \

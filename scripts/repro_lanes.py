@@ -1,7 +1,7 @@
 """Reproduce the pipeline with the per-model stages in parallel lanes (``make repro``).
 
 ``dvc repro`` runs one stage at a time, and every model-running stage uses
-``train.num_threads`` threads (1 by default: the thread count changes float rounding, so
+``runtime.num_threads`` threads (1 by default: the thread count changes float rounding, so
 the committed results are for one count). The six models of the default profile are
 independent, so this:
 
@@ -9,7 +9,7 @@ independent, so this:
 2. runs the other stale stages the models read (the feature networks) and each stale
    per-model stage (``train``, ``evaluate``, ``samples``, ``cache_activations``,
    ``analyze`` of every dataset and seed) with everything that reads a stage about to
-   run, model by model, ``--lanes`` chains at once (default: cores / ``train.num_threads``),
+   run, model by model, ``--lanes`` chains at once (default: cores / ``runtime.num_threads``),
    each stage with its own dvc.yaml command once the stages it reads are done;
 3. records every stage that finished with ``dvc commit`` (as ``dvc repro`` would have);
 4. runs ``dvc repro`` for the rest (cross_dataset, stats, figures, report).
@@ -140,10 +140,10 @@ def _run_lanes(chains: dict[str, list[str]], graph: nx.DiGraph, commands: dict[s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    threads = int(yaml.safe_load(Path("params.yaml").read_text())["train"]["num_threads"])
+    threads = int(yaml.safe_load(Path("params.yaml").read_text())["runtime"]["num_threads"])
     lanes = max(1, (os.cpu_count() or 1) // threads)
     parser.add_argument("--lanes", type=int, default=lanes,
-                        help=f"models at once (default: cores / train.num_threads = {lanes})")  # fmt: skip
+                        help=f"models at once (default: cores / runtime.num_threads = {lanes})")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     args = parser.parse_args()
     if args.lanes < 1:

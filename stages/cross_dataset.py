@@ -6,116 +6,23 @@ same seed); every table carries a ``seed`` column.
 
 import time
 
-import numpy as np
-import pandas as pd
-import torch
-
-from diffusion_circuits.analysis.attention_share import seed_swap_distances
-from diffusion_circuits.analysis.circuits import circuit_robustness
-from diffusion_circuits.analysis.cross_dataset import (
-    cross_accuracy,
-    cross_model_patching,
-    feature_transferability,
-    summarise_cross,
-)
-from diffusion_circuits.analysis.model_io import load_trained
-from diffusion_circuits.analysis.sample_quality import load_feature_space
-from diffusion_circuits.cli import stage_entry, stage_parser
-from diffusion_circuits.io import write_json, write_parquet
-from diffusion_circuits.model.device import bf16_pays, resolve_device
-from diffusion_circuits.model.factory import build_unet
-from diffusion_circuits.params import load_params
-
-DATASETS = ("synthetic", "natural")
-
-
-def _one_seed(params, seed: int, device: torch.device, bf16: bool) -> dict[str, pd.DataFrame]:
-    models = [load_trained(params, dataset, seed) for dataset in DATASETS]
-    common = dict(
-        timesteps=params.probe.timesteps, seed=params.probe.seed, batch_size=params.probe.batch_size
-    )
-    accuracy = cross_accuracy(models, **common)
-    summary = summarise_cross(
-        accuracy, params.analyze.cka_bootstrap, params.stats.confidence, params.probe.seed
-    )
-    # The untrained baseline is the initialisation both models of this seed started from.
-    cka, cka_summary = feature_transferability(
-        models,
-        build_unet(params.model, seed=seed).to(device),
-        **common,
-        n_resamples=params.analyze.cka_bootstrap,
-        confidence=params.stats.confidence,
-    )
-    patching = cross_model_patching(models, **common, autocast_bf16=bf16)
-    tops = pd.concat(
-        [pd.read_parquet(f"data/analysis/{d}-seed{seed}/top_components.parquet") for d in DATASETS]
-    )
-    tables = {
-        "accuracy": accuracy,
-        "summary": summary,
-        "cka": cka,
-        "cka_summary": cka_summary,
-        "patching": patching,
-        "robustness": circuit_robustness(tops.drop(columns="seed", errors="ignore")),
-    }
-    return {name: table.assign(seed=seed) for name, table in tables.items()}
-
-
-def _seed_swaps(seeds) -> pd.DataFrame:
-    """The seed-swap yardstick of attention's causal share: intact samples of every pair of
-    training seeds, drawn by analyze from the same noise."""
-    tables = []
-    for dataset in DATASETS:
-        intact = {}
-        for seed in seeds:
-            with np.load(f"data/analysis/{dataset}-seed{seed}/share_intact_samples.npz") as archive:
-                intact[seed] = torch.from_numpy(archive["samples"])
-        space = load_feature_space(f"data/features/{dataset}")
-        tables.append(seed_swap_distances(intact, space.features).assign(dataset=dataset))
-    return pd.concat(tables, ignore_index=True)
+from diffusion_circuits import layout
+from diffusion_circuits.cli import stage_args, stage_entry, stage_parser
 
 
 @stage_entry
 def main() -> None:
-    parser = stage_parser(__doc__)
-    args = parser.parse_args()
-    params = load_params(args.params)
+    args, params = stage_args(stage_parser(__doc__))
     started = time.perf_counter()
-    device = resolve_device(params.train.device)
-    bf16 = bf16_pays(params.analyze.mixed_precision, device)
-    per_seed = [_one_seed(params, seed, device, bf16) for seed in params.train.seeds]
-    tables = {
-        name: pd.concat([t[name] for t in per_seed], ignore_index=True) for name in per_seed[0]
-    }
-    tables["seed_swap"] = _seed_swaps(params.train.seeds)
+    # Imported after parsing (torch, diffusers): --help stays fast.
+    from diffusion_circuits.analysis.cross_dataset_study import compare_datasets
+    from diffusion_circuits.io import write_json, write_parquet
+
+    tables, metrics = compare_datasets(params)
     for table_name, table in tables.items():
-        write_parquet(table, f"data/cross_dataset/{table_name}.parquet")
-    swaps = tables["seed_swap"]
-    cka = tables["cka_summary"]
-    overall = cka[cka["scope"] == "all"].groupby("metric")["value"].mean()
-    robustness = tables["robustness"]
-    across = robustness[
-        (robustness.comparison == "across_datasets") & (robustness.component_type == "all")
-    ]
-    write_json(
-        {
-            "seeds": list(params.train.seeds),
-            "intervention_precision": "bf16" if bf16 else "fp32",
-            "cross_dataset_accuracy": tables["summary"]["value"].mean(),
-            "feature_transferability": overall.get("cka"),
-            "feature_transferability_baseline": overall.get("cka_baseline"),
-            "feature_transferability_above_baseline": overall.get("cka_above_baseline"),
-            "circuit_robustness": across["value"].mean(),
-            "circuit_robustness_chance": across["chance"].mean(),
-            # median over images and seed pairs; None with one seed (no pair)
-            "seed_swap_median_distance": {
-                f"{dataset}.{metric}": float(values.median())
-                for (dataset, metric), values in swaps.groupby(["dataset", "metric"])["value"]
-            },
-        },
-        "metrics/cross_dataset.json",
-    )
-    write_json({"seconds": time.perf_counter() - started}, "timings/cross_dataset.json")
+        write_parquet(table, layout.cross_dataset_dir() / f"{table_name}.parquet")
+    write_json(metrics, layout.stage_metrics("cross_dataset"))
+    write_json({"seconds": time.perf_counter() - started}, layout.stage_timings("cross_dataset"))
 
 
 if __name__ == "__main__":

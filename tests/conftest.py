@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from diffusion_circuits.params import Params
+from params_helper import params_with
 
 # Two workers share two cores: one intra-op thread each keeps them from fighting.
 torch.set_num_threads(1)
@@ -19,8 +20,8 @@ TINY = {
         "batch_size": 4,
         "warmup_steps": 1,
         "checkpoint_every": 3,
-        "num_threads": 1,
     },
+    "runtime": {"num_threads": 1},
     "probe": {"timesteps": [100, 600], "n_images": 4, "batch_size": 4},
 }
 
@@ -28,10 +29,10 @@ TINY = {
 @pytest.fixture
 def tiny_params() -> Params:
     """Paper-shaped (3 attention layers of 8 heads) but small enough to train in a second."""
-    return Params.model_validate(TINY)
+    return params_with(TINY)
 
 
 @pytest.fixture(scope="session")
 def tiny_params_shared() -> Params:
     """The same params for session- or module-scoped fixtures (Params is frozen)."""
-    return Params.model_validate(TINY)
+    return params_with(TINY)

@@ -47,7 +47,7 @@ def dvc_repo(tmp_path, monkeypatch) -> Path:
         (ParamsError("params.yaml: bad"), True),
         (CheckpointError("x: no unet/config.json"), True),
         (FileNotFoundError("x.npz"), True),
-        (UserError("train.device is 'cuda' but no CUDA device"), True),
+        (UserError("runtime.device is 'cuda' but no CUDA device"), True),
         (RuntimeError("CUDA error: an illegal memory access"), False),
         (ValueError("operands could not be broadcast together"), False),
         (KeyError("hook"), False),

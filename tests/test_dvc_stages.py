@@ -11,10 +11,20 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
+# Stages import their library after parsing arguments (inside main), so the imports are
+# read from the source: every module an import statement anywhere in the script names.
 IMPORTED = """
-import importlib.util, pathlib, sys
-spec = importlib.util.spec_from_file_location("stage", sys.argv[1])
-spec.loader.exec_module(importlib.util.module_from_spec(spec))
+import ast, importlib, pathlib, sys
+source = pathlib.Path(sys.argv[1]).read_text()
+for node in ast.walk(ast.parse(source)):
+    if isinstance(node, ast.ImportFrom) and node.module:
+        module = importlib.import_module(node.module)
+        for alias in node.names:
+            if not hasattr(module, alias.name):
+                importlib.import_module(f"{node.module}.{alias.name}")
+    elif isinstance(node, ast.Import):
+        for alias in node.names:
+            importlib.import_module(alias.name)
 root = pathlib.Path(sys.argv[2])
 for name, module in sys.modules.items():
     path = getattr(module, "__file__", None)
@@ -41,3 +51,40 @@ def test_every_imported_library_file_is_a_dep(stage):
         if not any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in deps)
     ]  # fmt: skip
     assert not missing, f"{stage} imports {missing} but dvc.yaml does not list them as deps"
+
+
+# Stages that move a network onto runtime.device: those that import model/device.py.
+def _runs_a_network(stage: str) -> bool:
+    return "src/diffusion_circuits/model/device.py" in imported_library_files(
+        ROOT / "stages" / f"{stage}.py"
+    )
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_runtime_device_is_a_param_of_exactly_the_stages_that_run_a_network(stage):
+    params = [str(p) for p in STAGES[stage].get("params", [])]
+    assert ("runtime.device" in params) == _runs_a_network(stage), params
+    assert "runtime" not in params and "runtime.num_threads" not in params
+
+
+HELP = """
+import runpy, sys
+sys.argv = [sys.argv[1], "--help"]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exit:
+    assert exit.code == 0, exit.code
+heavy = sorted({"torch", "diffusers", "pandas", "numpy", "pydantic"} & set(sys.modules))
+print(" ".join(heavy))
+"""
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_help_is_printed_before_any_heavy_import(stage):
+    result = subprocess.run(
+        [sys.executable, "-c", HELP, str(ROOT / "stages" / f"{stage}.py")],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    *usage, heavy = result.stdout.splitlines()
+    assert any(line.startswith("usage:") for line in usage)
+    assert heavy == "", f"{stage} --help imports {heavy}"

@@ -7,6 +7,7 @@ import yaml
 
 from diffusion_circuits.params import Params, ParamsError, load_params
 from diffusion_circuits.profiles import apply_profile, load_profile
+from params_helper import params_with, raw_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,11 @@ def test_repo_params_are_valid_and_match_the_paper_architecture():
     [
         ({"train": {"stpes": 3}}, "unknown key 'train.stpes' (allowed: steps"),
         ({"train": {"steps": -3}}, "train.steps = -3: Input should be greater than or equal to 1"),
-        ({"train": {"device": "tpu"}}, "train.device = 'tpu': Input should be 'auto', 'cpu' or"),
+        (
+            {"runtime": {"device": "tpu"}},
+            "runtime.device = 'tpu': Input should be 'auto', 'cpu' or",
+        ),
+        ({"train": {"device": "cpu"}}, "unknown key 'train.device' (allowed: steps"),
         ({"data": {"colour": "rgb"}}, "natural.source='lfw' is greyscale"),
         ({"probe": {"timesteps": [100, 1000]}}, "probe.timesteps [1000] outside [0, 1000)"),
         ({"natural": {"source": "celeba"}}, "natural.celeba_dir is not set"),
@@ -90,11 +95,11 @@ def test_head_dim_is_checked_only_against_the_blocks_that_have_attention():
     # 64 divides 256 (4 heads) but not 32 or 96: those widths have no attention here.
     model = {"block_out_channels": [32, 96, 256], "attention_head_dim": 64,
              "norm_num_groups": 32}  # fmt: skip
-    params = Params.model_validate({"model": model})
+    params = params_with({"model": model})
     assert params.model.attention_widths() == [256, 256]
     attn_down = {**model, "down_block_types": ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D"]}
     with pytest.raises(ValueError, match="96 channels / 64"):
-        Params.model_validate({"model": attn_down})
+        params_with({"model": attn_down})
 
 
 def test_stage_with_bad_params_exits_nonzero_with_one_line_and_writes_nothing(tmp_path):
@@ -133,10 +138,51 @@ def test_tiny_profile_applies_and_validates():
 
 def test_unquoted_yaml_no_means_the_no_option():
     """`dvc exp run -S` writes `mixed_precision: no` unquoted; PyYAML reads it as False."""
-    import yaml
-
-    from diffusion_circuits.params import Params
-
-    raw = yaml.safe_load("train:\n  mixed_precision: no\nanalyze:\n  mixed_precision: no\n")
-    params = Params.model_validate(raw)
+    unquoted = yaml.safe_load("train:\n  mixed_precision: no\nanalyze:\n  mixed_precision: no\n")
+    params = params_with(unquoted)
     assert params.train.mixed_precision == "no" and params.analyze.mixed_precision == "no"
+
+
+@pytest.mark.parametrize(
+    ("section", "key"), [("train", "steps"), ("train", "snr_gamma"), ("runtime", "device")]
+)
+def test_a_key_missing_from_params_yaml_is_an_error_not_an_old_default(tmp_path, section, key):
+    data = repo_params()
+    del data[section][key]
+    with pytest.raises(ParamsError) as info:
+        load_params(write(tmp_path, data))
+    assert str(info.value) == f"{write(tmp_path, data)}: {section}.{key} is required"
+
+
+def test_a_missing_section_is_named(tmp_path):
+    data = repo_params()
+    del data["runtime"]
+    with pytest.raises(ParamsError, match=r"params.yaml: runtime is required$"):
+        load_params(write(tmp_path, data))
+
+
+def test_no_field_of_the_schema_has_a_default():
+    """params.yaml is the one source of every value (in/out_channels follow data.colour)."""
+
+    def defaults(schema, prefix=""):
+        for name, field in schema.model_fields.items():
+            if not field.is_required():
+                yield f"{prefix}{name}"
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, Params.__base__):
+                yield from defaults(annotation, f"{prefix}{name}.")
+
+    assert list(defaults(Params)) == []
+
+
+def test_cuda_without_a_gpu_fails_at_load(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    path = write(tmp_path, raw_params({"runtime": {"device": "cuda"}}))
+    with pytest.raises(ParamsError) as info:
+        load_params(path)
+    assert "runtime.device = 'cuda': no CUDA device is visible to torch" in str(info.value)
+    assert "\n" not in str(info.value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert load_params(path).runtime.device == "cuda"

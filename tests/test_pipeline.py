@@ -41,7 +41,7 @@ def pipeline(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("pipeline")
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     params = apply_profile(raw, load_profile("tiny", ROOT / "profiles"))
-    params["train"]["num_threads"] = 1
+    params["runtime"]["num_threads"] = 1
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in STAGES:
         result = run_stage(workdir, stage)

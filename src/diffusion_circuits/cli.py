@@ -1,4 +1,9 @@
-"""What every stage script shares: argument parsing, params loading, one-line errors."""
+"""What every stage script shares: argument parsing, params loading, one-line errors.
+
+Importing this module is cheap (the standard library, :mod:`diffusion_circuits.layout` and
+the light half of :mod:`diffusion_circuits.io`): a stage parses its arguments before it
+imports numpy, torch or diffusers, so ``--help`` and a bad argument answer at once.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,23 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from diffusion_circuits.io import MissingInputError, UserError, producing_stage
-from diffusion_circuits.params import DATASETS, Params, load_params
+from diffusion_circuits.layout import DATASETS, model_name
 
-__all__ = ["stage_entry", "stage_parser", "model_stage_args", "is_user_error", "user_message"]
+if TYPE_CHECKING:
+    from diffusion_circuits.params import Params
+
+__all__ = [
+    "stage_entry",
+    "stage_parser",
+    "stage_args",
+    "model_stage_parser",
+    "model_stage_args",
+    "is_user_error",
+    "user_message",
+]
 
 # Characters that surround a path inside an error message ("x/y: missing", "(x/y)", 'x/y').
 _PATH_PUNCTUATION = "\"'`()[],;:"
@@ -26,19 +43,35 @@ def stage_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def model_stage_args(description: str, *, seed: bool = True) -> tuple[argparse.Namespace, Params]:
-    """Parse ``--dataset`` (and ``--seed``) of a per-model stage and load its params.
+def stage_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, Params]:
+    """Parse the command line, then load and validate ``--params``.
 
-    ``args.name`` is the model's folder name, ``<dataset>-seed<seed>`` (``<dataset>``
-    for a per-dataset stage).
+    The params module (pydantic) is imported only after parsing, for a fast ``--help``.
     """
+    args = parser.parse_args()
+    from diffusion_circuits.params import load_params
+
+    return args, load_params(args.params)
+
+
+def model_stage_parser(description: str, *, seed: bool = True) -> argparse.ArgumentParser:
+    """:func:`stage_parser` with ``--dataset`` (and ``--seed``) of a per-model stage."""
     parser = stage_parser(description)
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     if seed:
         parser.add_argument("--seed", type=int, required=True)
-    args = parser.parse_args()
-    args.name = f"{args.dataset}-seed{args.seed}" if seed else args.dataset
-    return args, load_params(args.params)
+    return parser
+
+
+def model_stage_args(description: str, *, seed: bool = True) -> tuple[argparse.Namespace, Params]:
+    """Parse ``--dataset`` (and ``--seed``) of a per-model stage and load its params.
+
+    ``args.name`` is the model's name, :func:`~diffusion_circuits.layout.model_name`
+    (the dataset for a per-dataset stage).
+    """
+    args, params = stage_args(model_stage_parser(description, seed=seed))
+    args.name = model_name(args.dataset, args.seed) if seed else args.dataset
+    return args, params
 
 
 def is_user_error(exc: BaseException) -> bool:

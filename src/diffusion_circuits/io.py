@@ -16,10 +16,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+# numpy and pandas are imported where a writer needs them: the stage scripts import this
+# module (through cli.py) before they parse their arguments, and --help should not wait.
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 __all__ = [
     "UserError",
@@ -134,6 +137,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 
 def _jsonable(value: Any) -> Any:
+    import numpy as np
+
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -160,6 +165,8 @@ def write_text(text: str, path: str | Path) -> None:
 
 
 def write_npz(path: str | Path, **arrays: np.ndarray) -> None:
+    import numpy as np
+
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **arrays)
 

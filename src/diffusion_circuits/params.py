@@ -13,11 +13,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = ["Params", "ParamsError", "load_params", "format_validation_error"]
 
-DATASETS = ("synthetic", "natural")
+# params.yaml is the only place a value lives: no field below has a default, so deleting a
+# key from params.yaml fails validation ("params.yaml: train.steps is required") instead of
+# silently running with a value written here long ago.
+
 COLOUR_CHANNELS = {"grey": 1, "rgb": 3}
 
 
@@ -39,23 +50,23 @@ class _Section(BaseModel):
 
 
 class DataParams(_Section):
-    resolution: int = Field(32, ge=16, le=128, multiple_of=8)
-    colour: Literal["grey", "rgb"] = "grey"
-    heldout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    resolution: int = Field(ge=16, le=128, multiple_of=8)
+    colour: Literal["grey", "rgb"]
+    heldout_fraction: float = Field(gt=0.0, lt=1.0)
 
 
 class SyntheticParams(_Section):
-    n_images: int = Field(2000, ge=8)
-    seed: int = Field(0, ge=0)
+    n_images: int = Field(ge=8)
+    seed: int = Field(ge=0)
 
 
 class NaturalParams(_Section):
-    source: Literal["lfw", "celeba"] = "lfw"
-    celeba_dir: str | None = None
-    n_images: int = Field(2000, ge=8)
-    seed: int = Field(0, ge=0)
-    on_bad_image: Literal["error", "skip"] = "error"
-    match_marginals: bool = True
+    source: Literal["lfw", "celeba"]
+    celeba_dir: str | None
+    n_images: int = Field(ge=8)
+    seed: int = Field(ge=0)
+    on_bad_image: Literal["error", "skip"]
+    match_marginals: bool
 
     @model_validator(mode="after")
     def _celeba_needs_dir(self) -> NaturalParams:
@@ -65,20 +76,20 @@ class NaturalParams(_Section):
 
 
 class ModelParams(_Section):
-    """Keyword arguments for ``diffusers.UNet2DModel`` (the paper's architecture by default)."""
+    """Keyword arguments for ``diffusers.UNet2DModel``."""
 
-    sample_size: int = Field(32, ge=8)
+    sample_size: int = Field(ge=8)
     # Filled from data.colour when absent (grey: 1, rgb: 3): see Params._channels_from_colour.
-    in_channels: int = Field(1, ge=1)
-    out_channels: int = Field(1, ge=1)
-    layers_per_block: int = Field(1, ge=1)
-    block_out_channels: tuple[int, ...] = (32, 64, 256)
-    down_block_types: tuple[str, ...] = ("DownBlock2D", "DownBlock2D", "DownBlock2D")
-    up_block_types: tuple[str, ...] = ("AttnUpBlock2D", "UpBlock2D", "UpBlock2D")
-    attention_head_dim: int = Field(32, ge=1)
-    add_attention: bool = True
-    norm_num_groups: int = Field(32, ge=1)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    in_channels: int = Field(ge=1)
+    out_channels: int = Field(ge=1)
+    layers_per_block: int = Field(ge=1)
+    block_out_channels: tuple[int, ...]
+    down_block_types: tuple[str, ...]
+    up_block_types: tuple[str, ...]
+    attention_head_dim: int = Field(ge=1)
+    add_attention: bool
+    norm_num_groups: int = Field(ge=1)
+    dropout: float = Field(ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelParams:
@@ -130,100 +141,121 @@ class ModelParams(_Section):
 
 
 class SchedulerParams(_Section):
-    beta_schedule: Literal["squaredcos_cap_v2", "linear", "scaled_linear"] = "squaredcos_cap_v2"
-    num_train_timesteps: int = Field(1000, ge=2)
+    beta_schedule: Literal["squaredcos_cap_v2", "linear", "scaled_linear"]
+    num_train_timesteps: int = Field(ge=2)
     # v_prediction: the network outputs v = sqrt(abar) eps - sqrt(1-abar) x0; every metric
     # is still computed on the noise estimate it implies (model/noise.py).
-    prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
+    prediction_type: Literal["epsilon", "v_prediction"]
 
 
 class TrainParams(_Section):
-    steps: int = Field(400, ge=1)
-    batch_size: int = Field(64, ge=1)
-    learning_rate: float = Field(1e-3, gt=0.0)
-    warmup_steps: int = Field(50, ge=0)
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    learning_rate: float = Field(gt=0.0)
+    warmup_steps: int = Field(ge=0)
     # Cosine decay to this fraction of the peak rate, not to 0: the loss is still falling
     # at the end of a CPU-budget run, so a rate of 0 would waste the last steps.
-    final_lr_fraction: float = Field(0.1, ge=0.0, le=1.0)
+    final_lr_fraction: float = Field(ge=0.0, le=1.0)
     # Min-SNR-gamma loss weighting (Hang et al. 2023); 0 turns it off (plain epsilon MSE).
-    snr_gamma: float = Field(5.0, ge=0.0)
-    ema_decay: float = Field(0.999, ge=0.0, lt=1.0)
-    seeds: tuple[int, ...] = Field((0,), min_length=1)
-    device: Literal["auto", "cpu", "cuda"] = "cpu"
-    mixed_precision: MixedPrecision = "bf16"
-    num_threads: int = Field(2, ge=1)
-    channels_last: bool = False
-    compile: bool = False
-    checkpoint_every: int = Field(250, ge=1)
+    snr_gamma: float = Field(ge=0.0)
+    ema_decay: float = Field(ge=0.0, lt=1.0)
+    seeds: tuple[int, ...] = Field(min_length=1)
+    mixed_precision: MixedPrecision
+    channels_last: bool
+    compile: bool
+    checkpoint_every: int = Field(ge=1)
+
+
+class RuntimeParams(_Section):
+    """Where and how networks run; read by every stage that runs one, and by nothing else."""
+
+    device: Literal["auto", "cpu", "cuda"]
+    num_threads: int = Field(ge=1)
+
+    @field_validator("device")
+    @classmethod
+    def _device_exists(cls, device: str) -> str:
+        # Checked at load, so a stage fails before any work rather than after loading data;
+        # torch is imported only for "cuda", keeping params loading light everywhere else.
+        if device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(
+                    "no CUDA device is visible to torch on this machine "
+                    "(use cpu, or auto: a GPU when there is one)"
+                )
+        return device
 
 
 class EvaluateParams(_Section):
-    n_images: int = Field(100, ge=2)  # held-out distinct sources for accuracy(t), at most
+    n_images: int = Field(ge=2)  # held-out distinct sources for accuracy(t), at most
 
 
 class SamplesParams(_Section):
     """Sample quality: DDIM samples of each model against held-out real images."""
 
-    n_samples: int = Field(100, ge=4)
-    ddim_steps: int = Field(50, ge=2)
-    seed: int = Field(0, ge=0)
-    k: int = Field(5, ge=1)  # nearest neighbours of the precision/recall/density/coverage radii
-    grid_size: int = Field(8, ge=2)  # the PNG grid is grid_size x grid_size samples
-    feature_steps: int = Field(600, ge=1)  # training steps of the feature network
-    feature_batch_size: int = Field(64, ge=2)
+    n_samples: int = Field(ge=4)
+    ddim_steps: int = Field(ge=2)
+    seed: int = Field(ge=0)
+    k: int = Field(ge=1)  # nearest neighbours of the precision/recall/density/coverage radii
+    grid_size: int = Field(ge=2)  # the PNG grid is grid_size x grid_size samples
+    feature_steps: int = Field(ge=1)  # training steps of the feature network
+    feature_batch_size: int = Field(ge=2)
 
 
 class ProbeParams(_Section):
-    timesteps: tuple[int, ...] = Field((100, 300, 600, 900), min_length=1)
-    n_images: int = Field(100, ge=2)
-    batch_size: int = Field(50, ge=1)
-    n_figure_images: int = Field(4, ge=1)
-    seed: int = Field(0, ge=0)
+    timesteps: tuple[int, ...] = Field(min_length=1)
+    n_images: int = Field(ge=2)
+    batch_size: int = Field(ge=1)
+    n_figure_images: int = Field(ge=1)
+    seed: int = Field(ge=0)
 
 
 class AnalyzeParams(_Section):
-    ife_bins: int = Field(16, ge=2)
-    global_threshold: float = Field(0.05, ge=0.0, le=1.0)
-    scaling_factors: tuple[float, ...] = (0.0, 0.5, 2.0)
-    logit_noise: float = Field(1.0, gt=0.0)
-    temperature: float = Field(2.0, gt=0.0)
-    perturbation_scope: Literal["layer", "head"] = "layer"
-    top_k: int = Field(5, ge=1)
-    n_reference: int = Field(32, ge=2)
+    ife_bins: int = Field(ge=2)
+    global_threshold: float = Field(ge=0.0, le=1.0)
+    scaling_factors: tuple[float, ...]
+    logit_noise: float = Field(gt=0.0)
+    temperature: float = Field(gt=0.0)
+    perturbation_scope: Literal["layer", "head"]
+    top_k: int = Field(ge=1)
+    n_reference: int = Field(ge=2)
     # Precision of the intervention runs (clean run too). fp32 by default: in bf16 a third
     # of the head ablation impacts changed by more than 50% (issue 11).
-    mixed_precision: MixedPrecision = "no"
-    role_alpha: float = Field(0.05, gt=0.0, lt=1.0)  # level of the head-role permutation test
-    null_permutations: int = Field(999, ge=19)  # image permutations for the head-role null
-    cka_bootstrap: int = Field(1000, ge=100)  # image resamples of each CKA CI
-    baseline_images: int = Field(50, ge=2)  # images whose components are also zero/resample ablated
+    mixed_precision: MixedPrecision
+    role_alpha: float = Field(gt=0.0, lt=1.0)  # level of the head-role permutation test
+    null_permutations: int = Field(ge=19)  # image permutations for the head-role null
+    cka_bootstrap: int = Field(ge=100)  # image resamples of each CKA CI
+    baseline_images: int = Field(ge=2)  # images whose components are also zero/resample ablated
     # DDIM samples (and steps) of the attention-share runs on generated samples, and of the
     # sample-level impact of every other intervention (docs/METRICS.md; chosen for the budget)
-    share_samples: int = Field(32, ge=2)
-    share_ddim_steps: int = Field(25, ge=1)
-    impact_samples: int = Field(16, ge=2)
-    impact_ddim_steps: int = Field(10, ge=1)
+    share_samples: int = Field(ge=2)
+    share_ddim_steps: int = Field(ge=1)
+    impact_samples: int = Field(ge=2)
+    impact_ddim_steps: int = Field(ge=1)
 
 
 class StatsParams(_Section):
-    n_resamples: int = Field(2000, ge=100)
-    seed: int = Field(0, ge=0)
-    confidence: float = Field(0.95, gt=0.5, lt=1.0)
-    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    n_resamples: int = Field(ge=100)
+    seed: int = Field(ge=0)
+    confidence: float = Field(gt=0.5, lt=1.0)
+    alpha: float = Field(gt=0.0, lt=1.0)
 
 
 class Params(_Section):
-    data: DataParams = DataParams()
-    synthetic: SyntheticParams = SyntheticParams()
-    natural: NaturalParams = NaturalParams()
-    model: ModelParams = ModelParams()
-    scheduler: SchedulerParams = SchedulerParams()
-    train: TrainParams = TrainParams()
-    evaluate: EvaluateParams = EvaluateParams()
-    samples: SamplesParams = SamplesParams()
-    probe: ProbeParams = ProbeParams()
-    analyze: AnalyzeParams = AnalyzeParams()
-    stats: StatsParams = StatsParams()
+    data: DataParams
+    synthetic: SyntheticParams
+    natural: NaturalParams
+    model: ModelParams
+    scheduler: SchedulerParams
+    train: TrainParams
+    runtime: RuntimeParams
+    evaluate: EvaluateParams
+    samples: SamplesParams
+    probe: ProbeParams
+    analyze: AnalyzeParams
+    stats: StatsParams
 
     @model_validator(mode="before")
     @classmethod
@@ -238,9 +270,9 @@ class Params(_Section):
         data, model = raw.get("data") or {}, raw.get("model") or {}
         if not isinstance(data, dict) or not isinstance(model, dict):
             return raw
-        channels = COLOUR_CHANNELS.get(data.get("colour", "grey"))
+        channels = COLOUR_CHANNELS.get(data.get("colour"))
         if channels is None:
-            return raw
+            return raw  # data.colour missing or invalid: its own validation says so
         model = {"in_channels": channels, "out_channels": channels, **model}
         return {**raw, "model": model}
 
@@ -289,7 +321,9 @@ def format_validation_error(error: ValidationError) -> str:
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "missing":
+            parts.append(f"{key} is required")
+        elif item["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_keys(item["loc"][:-1]))
             parts.append(f"unknown key '{key}' (allowed: {allowed})")
         elif key and not message.startswith(f"{key}."):

@@ -9,7 +9,7 @@ from diffusion_circuits.analysis.cross_dataset import feature_transferability, s
 from diffusion_circuits.analysis.model_io import TrainedModel
 from diffusion_circuits.analysis.probing import ProbeSet
 from diffusion_circuits.model.factory import build_scheduler, build_unet
-from diffusion_circuits.params import Params
+from params_helper import params_with
 
 SMALL = {
     "data": {"resolution": 16},
@@ -31,12 +31,12 @@ def _model(dataset: str, unet, n: int, seed: int) -> TrainedModel:
         - 1
     )
     probe_set = ProbeSet(np.arange(n), x0, np.zeros((n, 16, 16), np.uint8), None, "heldout")
-    params = Params.model_validate(SMALL)
+    params = params_with(SMALL)
     return TrainedModel(dataset, 0, unet.eval(), build_scheduler(params.scheduler), None, probe_set)
 
 
 def test_cka_beside_the_untrained_baseline_with_image_intervals():
-    params = Params.model_validate(SMALL)
+    params = params_with(SMALL)
     init, other = build_unet(params.model, seed=0), build_unet(params.model, seed=1)
     models = [_model("synthetic", init, 4, 0), _model("natural", other, 4, 1)]
     per_layer, summary = feature_transferability(

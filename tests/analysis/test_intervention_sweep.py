@@ -7,7 +7,7 @@ import torch
 from diffusion_circuits.analysis.interventions import intervention_specs, run_interventions
 from diffusion_circuits.analysis.probing import ProbeSet
 from diffusion_circuits.model.factory import build_scheduler, build_unet
-from diffusion_circuits.probe import Probe
+from diffusion_circuits.probe import Head, Probe
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_specs_cover_every_family_and_scope_decides_the_perturbation_targets(tin
     assert len(per_head) - len(layer) == 3 * (24 - 3)
     components = [s for s in layer if s.family == "component_ablation"]
     assert len(components) == 3 * (24 + len(probe.resnets))
-    residuals = {s.target for s in components if ".head." not in s.target}
+    residuals = {s.target for s in components if Head.from_name(s.target) is None}
     assert residuals == {f"{r}.residual" for r in probe.resnets}  # the shortcut stays
     assert {(s.method, s.subset) for s in components} == {
         ("mean", False), ("resample", True), ("zero", True)

@@ -5,13 +5,14 @@ import pytest
 from diffusion_circuits.data.build import build_natural, build_synthetic
 from diffusion_circuits.data.store import assign_split, load_faceset, probe_image_ids, save_faceset
 from diffusion_circuits.params import Params
+from params_helper import params_with
 
 
 def params(**sections) -> Params:
     base = {"synthetic": {"n_images": 40}, "natural": {"n_images": 150}}
     for key, value in sections.items():
         base.setdefault(key, {}).update(value)
-    return Params.model_validate(base)
+    return params_with(base)
 
 
 def test_split_is_by_source_and_never_straddles():
@@ -63,3 +64,20 @@ def test_celeba_source_is_matched_and_recorded(tmp_path, celeba_fixture):
     too_many = params(natural={"source": "celeba", "celeba_dir": str(root), "n_images": 40})
     with pytest.raises(ValueError, match="only 30 usable CelebA images"):
         build_natural(too_many, synthetic.attributes)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.0])
+def test_a_truncated_images_file_is_one_line_naming_it(tmp_path, keep):
+    from diffusion_circuits.cli import is_user_error, user_message
+    from diffusion_circuits.data.faceset import FaceSet
+
+    images = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    attributes = pd.DataFrame({"image_id": range(8), "source_id": range(8), "split": "train"})
+    save_faceset(FaceSet(images=images, attributes=attributes, masks=None), tmp_path)
+    path = tmp_path / "images.npz"
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * keep)])
+    with pytest.raises(Exception) as info:
+        load_faceset(tmp_path)
+    assert is_user_error(info.value)
+    line = user_message(info.value)
+    assert str(path) in line and "truncated" in line and "\n" not in line

@@ -305,3 +305,11 @@ def test_invalid_arguments_fail_before_any_work(tmp_path):
         read_celeba(tmp_path / "absent", 0)
     with pytest.raises(ValueError, match="limit must be a positive integer or None, got 0"):
         read_celeba(tmp_path / "absent", 16, limit=0)
+
+
+def test_the_listing_reader_keeps_its_old_import_path():
+    from diffusion_circuits.data import celeba, celeba_listing
+
+    for name in ("CELEBA_ATTRIBUTES", "LANDMARKS", "CelebAError", "read_celeba_attributes"):
+        assert getattr(celeba, name) is getattr(celeba_listing, name)
+        assert name in celeba.__all__

@@ -6,13 +6,13 @@ import torch
 
 from diffusion_circuits.model.factory import build_unet
 from diffusion_circuits.model.noise import images_to_tensor
-from diffusion_circuits.params import Params
+from params_helper import params_with
 
 
 def test_channels_follow_data_colour():
-    grey = Params.model_validate({"data": {"colour": "grey"}})
+    grey = params_with({"data": {"colour": "grey"}})
     assert (grey.model.in_channels, grey.model.out_channels) == (1, 1)
-    rgb = Params.model_validate(
+    rgb = params_with(
         {"data": {"colour": "rgb"}, "natural": {"source": "celeba", "celeba_dir": "/x"}}
     )
     assert (rgb.model.in_channels, rgb.model.out_channels) == (3, 3)
@@ -22,7 +22,7 @@ def test_channels_follow_data_colour():
 
 def test_contradicting_channel_count_is_refused():
     with pytest.raises(ValueError, match="must both be 1 for data.colour='grey'"):
-        Params.model_validate({"data": {"colour": "grey"}, "model": {"in_channels": 3}})
+        params_with({"data": {"colour": "grey"}, "model": {"in_channels": 3}})
 
 
 def test_grey_images_become_one_exact_channel():

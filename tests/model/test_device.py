@@ -30,8 +30,8 @@ def test_bf16_only_where_it_is_native(monkeypatch):
     assert bf16_pays("bf16", torch.device("cpu"))
 
 
-def test_analysis_loads_the_network_onto_train_device(monkeypatch, tmp_path):
-    """load_trained moves the network to what resolve_device returns for train.device."""
+def test_analysis_loads_the_network_onto_runtime_device(monkeypatch, tmp_path):
+    """load_trained moves the network to what resolve_device returns for runtime.device."""
     from diffusion_circuits.analysis import model_io
 
     asked = []
@@ -45,11 +45,9 @@ def test_analysis_loads_the_network_onto_train_device(monkeypatch, tmp_path):
 
     monkeypatch.setattr(model_io, "resolve_device", fake_resolve)
     monkeypatch.setattr(model_io, "load_checkpoint", lambda *a: (torch.nn.Linear(1, 1), None))
-    from diffusion_circuits.params import Params
+    from params_helper import params_with
 
-    params = Params().model_copy(
-        update={"train": Params().train.model_copy(update={"device": "auto"})}
-    )
+    params = params_with({"runtime": {"device": "auto"}})
     with pytest.raises(Stop):
         model_io.load_trained(params, "synthetic", 0, root=tmp_path)
     assert asked == ["auto"]

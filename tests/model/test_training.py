@@ -22,9 +22,9 @@ def weights(unet) -> dict[str, torch.Tensor]:
 
 
 def test_default_architecture_is_the_papers():
-    from diffusion_circuits.params import Params
+    from params_helper import params_with
 
-    unet = build_unet(Params().model)
+    unet = build_unet(params_with().model)
     n_layers, heads = count_attention(unet)
     assert n_layers == 3 and heads == [8, 8, 8]
     assert unet.config.block_out_channels[-1] == 256
@@ -108,15 +108,19 @@ def test_sampler_returns_samples_and_trajectory(tiny_params):
 
 def test_min_snr_weights_cap_only_the_low_noise_timesteps():
     from diffusion_circuits.model.factory import build_scheduler
-    from diffusion_circuits.params import Params
+    from params_helper import params_with
 
-    scheduler = build_scheduler(Params().scheduler)
     t = torch.tensor([0, 100, 500, 900, 999])
-    snr = scheduler.alphas_cumprod[t] / (1 - scheduler.alphas_cumprod[t])
-    weights = training.min_snr_weights(scheduler, t, gamma=5.0)
+    epsilon = build_scheduler(params_with({"scheduler": {"prediction_type": "epsilon"}}).scheduler)
+    snr = epsilon.alphas_cumprod[t] / (1 - epsilon.alphas_cumprod[t])
+    weights = training.min_snr_weights(epsilon, t, gamma=5.0)
     assert torch.allclose(weights, torch.clamp(snr, max=5.0).float() / snr.float())
     assert weights[0] < 0.01 and weights[-1] == 1.0  # t = 0 has SNR >> 5; t = 999 SNR < 5
-    assert torch.equal(training.min_snr_weights(scheduler, t, gamma=0.0), torch.ones(5))
+    # v-prediction: the same weight on the x0 error, min(SNR, 5) / (SNR + 1)
+    v = build_scheduler(params_with({"scheduler": {"prediction_type": "v_prediction"}}).scheduler)
+    weights = training.min_snr_weights(v, t, gamma=5.0)
+    assert torch.allclose(weights, torch.clamp(snr, max=5.0).float() / (snr.float() + 1))
+    assert torch.equal(training.min_snr_weights(epsilon, t, gamma=0.0), torch.ones(5))
 
 
 def test_learning_rate_never_decays_below_its_floor():

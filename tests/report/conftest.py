@@ -118,7 +118,7 @@ def make_context(n_seeds: int) -> ReportInputs:
         n_distinct={"synthetic": 2000, "natural": 100},
         n_probe={"synthetic": 8, "natural": 8}, n_probe_distinct={"synthetic": 8, "natural": 8},
         attention_heads=[8, 8, 8], attention_width=[256, 256, 256], num_train_timesteps=1000,
-        n_parameters=8_600_000, n_resamples=200,
+        n_parameters=8_600_000, global_threshold=0.05, n_resamples=200,
     )  # fmt: skip
 
 

@@ -2,8 +2,8 @@
 
 import json
 
-from diffusion_circuits.params import Params
 from diffusion_circuits.report.inputs import model_quality
+from params_helper import params_with
 
 
 def _write(path, payload):
@@ -12,7 +12,7 @@ def _write(path, payload):
 
 
 def test_lines_name_each_seed_and_put_the_real_floor_beside_the_sample_error(tmp_path):
-    params = Params.model_validate({"train": {"seeds": [0, 1]}, "probe": {"timesteps": [100, 900]}})
+    params = params_with({"train": {"seeds": [0, 1]}, "probe": {"timesteps": [100, 900]}})
     for dataset in ("synthetic", "natural"):
         for seed in (0, 1):
             _write(

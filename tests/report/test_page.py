@@ -195,3 +195,72 @@ def test_claim_cells_are_formatted(figures):
     assert "87.8 ± 1.2" in row and "89.38" in row and "[89.01, 89.74]" in row
     odd = re.search(r'<tr id="claim-odd">(.*?)</tr>', html, flags=re.S).group(1)
     assert "&lt;0.001" in odd
+
+
+def visible_text(html: str) -> str:
+    text = Text()
+    text.feed(html)
+    return "".join(text.parts)
+
+
+@pytest.fixture(scope="module")
+def full_table(three_seeds):
+    """The claims table the pipeline builds, on the synthetic three-seed study."""
+    return claims_table(load_claims(), three_seeds)
+
+
+def test_a_verdict_sentence_counted_from_the_table_opens_the_page(figures, full_table):
+    html = render(figures, claims=full_table, summary=None)
+    sentence = re.search(r'<p class="verdict-sentence">(.*?)</p>', html, flags=re.S).group(1)
+    counts = full_table["verdict"].value_counts()
+    agree = counts.get("replicated", 0) + counts.get("consistent", 0)
+    against = counts.get("contradicted", 0) + counts.get("opposite", 0)
+    inconclusive = counts.get("inconclusive", 0)
+    assert sentence.startswith(f"Of the paper&#39;s {len(full_table)} claims, {agree} replicated")
+    assert f"{against} are contradicted or go the opposite way" in sentence
+    assert f"{inconclusive} are inconclusive" in sentence
+    assert f"{len(full_table) - agree - against - inconclusive} could not be tested" in sentence
+    # it is the first text under the page's first heading
+    headline = html[html.index('<section id="headline">') :]
+    assert headline.index("verdict-sentence") < headline.index("<h3>")
+    # one claim flipped: the sentence follows the data
+    flipped = full_table.assign(verdict=["contradicted"] * len(full_table))
+    html = render(figures, claims=flipped, summary=None)
+    assert (
+        f"0 replicated or are consistent with our data, {len(full_table)} are contradicted" in html
+    )
+
+
+def test_the_structured_summary_shows_no_raw_markdown(figures, full_table):
+    previous = full_table[["claim_id", "verdict"]].copy()
+    previous.loc[0, "verdict"] = "a verdict of the last report"
+    html = render(figures, claims=full_table, summary=None, previous=previous)
+    parse(html)
+    visible = visible_text(html)
+    for raw in ("###", "**", "| ---", "|---|", "|---"):
+        assert raw not in visible, raw
+    # the findings are a list of five items, each with its verdict in bold
+    findings = re.search(r'<ol class="findings">(.*?)</ol>', html, flags=re.S).group(1)
+    assert findings.count("<li>") == 5 and findings.count("<strong>") == 5
+    # the changed claim is listed with its old and new verdict
+    changed = html[html.index("Verdicts changed since") : html.index("One test, one verdict")]
+    assert "1 claim changed verdict:" in changed
+    assert full_table.loc[0, "claim_id"] in changed and "a verdict of the last report" in changed
+
+
+def test_without_a_previous_report_nothing_is_listed_as_changed(figures, full_table):
+    html = render(figures, claims=full_table, summary=None)
+    assert "None: no previous committed claims table." in html
+
+
+def test_long_tables_fold_and_every_table_scrolls_in_its_box(figures):
+    long = pd.DataFrame({f"column {i}": range(40) for i in range(30)})  # long and wide
+    short = pd.DataFrame({"group": ["a", "b"], "impact": [1.0, 2.0]})
+    html = render_page(CLAIMS, "", figures, {"table1_long": long, "table2_short": short}, {})
+    parse(html)
+    first = html[html.index('id="table1_long"') : html.index('id="table2_short"')]
+    second = html[html.index('id="table2_short"') : html.index('id="claims"')]
+    assert "<details><summary>" in first and "40 rows" in first
+    assert "<details>" not in second
+    assert first.count('<div class="scroll">') == 1 and second.count('<div class="scroll">') == 1
+    assert re.search(r"\.scroll \{[^}]*overflow-x: auto", html)

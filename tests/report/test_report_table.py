@@ -87,7 +87,7 @@ def test_changed_verdicts_against_the_previous_table(single):
     previous = previous[previous["claim_id"] != "cross_acc"]
     changes = changed_verdicts(single, previous)
     assert changes.set_index("claim_id").to_dict("index") == {
-        "abs_n_roles": {"before": "replicated", "after": "contradicted"},
+        "abs_n_roles": {"before": "replicated", "after": "inconclusive"},  # one model: no CI
         "cross_acc": {"before": "(new)", "after": "not testable: one model per dataset"},
     }
     assert changed_verdicts(single, None).empty
@@ -118,7 +118,7 @@ def test_report_states_the_rule_and_each_rows_unit(triple):
     text = render_report(triple, CLAIMS, {"git commit": "abc"}, 8_600_000, None)
     assert RULE_TEXT in text
     assert "percentile bootstraps over images" not in text
-    assert "| seed: Fieller interval on per-seed means" in text
+    assert "| seed: Fieller interval on crossed seeds x images means" in text
     assert "| seed: t interval on per-seed means" in text
     assert "percentile bootstrap over seeds" not in text
     assert "### One test, one verdict" in text and "`table4 circuit_complexity`" in text

@@ -112,9 +112,12 @@ def test_every_point_claim_has_its_margin_beside_it():
         ("acc_synthetic_t300", Measurement(94.69, 94.46, 94.92), "contradicted"),
         # a wide CI no longer "replicates" anything: it is inconclusive
         ("acc_synthetic_t300", Measurement(97.0, 90.0, 99.0), "inconclusive"),
-        # no CI (a value without sampling spread at its unit): the value against the margin
-        ("abs_n_roles", Measurement(8.0), "consistent"),
-        ("abs_n_roles", Measurement(22.0), "contradicted"),
+        # no CI: a value alone decides nothing, inside the margin or far outside it
+        ("abs_n_roles", Measurement(8.0), "inconclusive"),
+        ("abs_n_roles", Measurement(22.0), "inconclusive"),
+        ("abs_semantic_entropy", Measurement(5.26), "inconclusive"),
+        # a zero-width interval (the same count in every seed) is an interval
+        ("abs_n_roles", Measurement(0.0, 0.0, 0.0), "contradicted"),
         ("cross_acc", Measurement(86.0, 84.0, 88.0), "consistent"),
     ],
 )
@@ -140,11 +143,12 @@ def test_ranks_and_bounds():
     assert judge("t3_decoder_middle_rank", Measurement(3.0, 3.0, 3.0)) == "consistent"
     assert judge("t3_decoder_middle_rank", Measurement(3.0, 2.0, 4.0)) == "inconclusive"
     assert judge("t3_middle_rank", Measurement(7.0, 6.0, 7.0)) == "contradicted"
-    assert judge("t3_middle_rank", Measurement(7.0)) == "contradicted"  # no interval
+    assert judge("t3_middle_rank", Measurement(7.0)) == "inconclusive"  # no interval
     bound = claim(quantity="effect_size_range", statistic="range_low", comparator=">", value=0.5)
     assert verdict(bound, Measurement(0.9, 0.6, 1.2))[0] == "replicated"
     assert verdict(bound, Measurement(0.9, 0.3, 1.2))[0] == "inconclusive"
     assert verdict(bound, Measurement(0.1, -0.2, 0.4))[0] == "contradicted"
+    assert verdict(bound, Measurement(0.1))[0] == "inconclusive"  # no CI
 
 
 def test_ife_order_is_the_papers_order_of_its_printed_ranges():

@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from diffusion_circuits.stats.compare import COLUMNS
 from diffusion_circuits.stats.hierarchical import BY_UNIT_COLUMNS
+from diffusion_circuits.stats.seed_level import crossed_difference, crossed_table
 from diffusion_circuits.stats.tables import (
     TABLE1_COLUMNS,
     table1_circuit_complexity,
@@ -65,14 +65,14 @@ def test_table1_seed_rows_test_the_per_seed_means():
     table = table1_circuit_complexity(df, **FAST)
     seed_rows = table[table["unit"] == "seed"]
     assert seed_rows["n_a"].tolist() == [3, 3]
-    means = df[df["metric"] == "circuit_complexity"].groupby(
-        ["timestep", "dataset", "seed"])["value"].mean()  # fmt: skip
-    welch = stats.ttest_ind(means[100, "natural"], means[100, "synthetic"], equal_var=False)
-    assert seed_rows["p_value"].iloc[0] == pytest.approx(welch.pvalue)
+    rows = df[(df["metric"] == "circuit_complexity") & (df["timestep"] == 100)]
+    tables = [crossed_table(rows[rows["dataset"] == d]) for d in ("synthetic", "natural")]
+    assert tables[0].shape[0] == 3 and tables[0].shape[1] > 1  # the same images in every seed
+    assert seed_rows["p_value"].iloc[0] == pytest.approx(crossed_difference(*tables)["p_value"])
     assert seed_rows["p_holm"].tolist() == pytest.approx(
         multipletests(seed_rows["p_value"], method="holm")[1].tolist()
     )
-    assert seed_rows["ci_method"].str.startswith("t / Welch").all()
+    assert seed_rows["ci_method"].str.startswith("crossed seeds x images").all()
     assert "seed" in table.attrs["unit_note"]
 
 

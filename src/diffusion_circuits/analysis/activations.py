@@ -15,7 +15,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 from tqdm.auto import tqdm
 
-from diffusion_circuits.analysis.probing import ProbeSet, main_path, noised_batches
+from diffusion_circuits.analysis.probing import ProbeSet, noised_batches
 from diffusion_circuits.metrics.accuracy import noise_mse, noise_prediction_accuracy
 from diffusion_circuits.metrics.attention_entropy import head_entropy, key_saliency, specialisation
 from diffusion_circuits.metrics.feature_complexity import feature_complexity, hoyer_sparsity
@@ -107,7 +107,10 @@ def summarise_activations(
     """
     unet.eval()
     probe = Probe(unet)
-    path = main_path(probe.hook_points)
+    path = probe.main_path
+    # Accuracy is the prediction's: its rows sit at the output hook point and its group.
+    prediction = probe.output_point
+    prediction_group = probe.group_of(prediction)
     attention = list(probe.attention_heads)
     names = path + [f"{name}.pattern" for name in attention]
     activation_rows, attention_rows, flow_rows = [], [], []
@@ -121,7 +124,7 @@ def summarise_activations(
             ("accuracy", noise_prediction_accuracy(eps_hat, batch.eps)),
             ("noise_mse", noise_mse(eps_hat, batch.eps)),
         ):
-            activation_rows.append(_frame(ids, t, "conv_out", "decoder_late", metric, values))
+            activation_rows.append(_frame(ids, t, prediction, prediction_group, metric, values))
         for hook in path:
             features = cache[hook].float().cpu()
             group = probe.group_of(hook)

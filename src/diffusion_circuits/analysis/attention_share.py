@@ -78,7 +78,7 @@ def attention_branches_removed(probe: Probe, attentions: list[str]) -> Iterator[
     (zeros for an attention without a residual connection): its branch is zero-ablated,
     output projection bias included."""
     handles = [
-        probe.unet.get_submodule(probe.module_path(name)).register_forward_hook(
+        probe.model.get_submodule(probe.module_path(name)).register_forward_hook(
             _residual_only, with_kwargs=True
         )
         for name in attentions
@@ -102,7 +102,7 @@ def _branch_parameters(resnet: nn.Module) -> int:
 def yardstick_resnet(probe: Probe) -> str:
     """The ResNet block whose residual branch's parameter count is nearest (in ratio) the
     mean parameter count of the attention layers."""
-    model = probe.unet
+    model = probe.model
     attention = [
         _parameters(model.get_submodule(probe.module_path(a))) for a in probe.attention_heads
     ]
@@ -160,7 +160,7 @@ def one_step_share(
     rows = []
     for batch in noised_batches(scheduler, probe_set, timesteps, seed, batch_size):
         base = noise_mse(predict_noise(unet, scheduler, batch.x_t, batch.t), batch.eps)
-        with probe.intervene(ZeroAblation("conv_out")):
+        with probe.intervene(ZeroAblation(probe.output_point)):
             floor = noise_mse(predict_noise(unet, scheduler, batch.x_t, batch.t), batch.eps)
         for run in runs:
             with run.enter(probe):

@@ -18,6 +18,7 @@ import torch
 from scipy import stats
 
 from diffusion_circuits.metrics.impact import participation_ratio
+from diffusion_circuits.probe import Head
 
 __all__ = [
     "COMPONENT_TYPES",
@@ -40,7 +41,7 @@ def component_type(target: str) -> str:
     >>> component_type("mid.attn.0.head.3"), component_type("up.2.resnet.1.residual")
     ('head', 'resnet')
     """
-    return "head" if ".head." in target else "resnet"
+    return "resnet" if Head.from_name(target) is None else "head"
 
 
 def _component_impacts(interventions: pd.DataFrame, method: str | None = "mean") -> pd.DataFrame:

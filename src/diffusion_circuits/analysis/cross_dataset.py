@@ -21,9 +21,9 @@ from diffusers import UNet2DModel
 from tqdm.auto import tqdm
 
 from diffusion_circuits.analysis.accuracy import accuracy_table
-from diffusion_circuits.analysis.interventions import _group_hooks
+from diffusion_circuits.analysis.interventions import layer_group_blocks
 from diffusion_circuits.analysis.model_io import TrainedModel
-from diffusion_circuits.analysis.probing import main_path, noised_batches
+from diffusion_circuits.analysis.probing import noised_batches
 from diffusion_circuits.metrics.accuracy import noise_mse
 from diffusion_circuits.metrics.cka import (
     bootstrap_indices,
@@ -144,7 +144,7 @@ def feature_transferability(
     """
     first, second = models
     x0 = torch.cat([m.probe_set.x0 for m in models])
-    hooks = main_path(Probe(first.unet).hook_points)
+    hooks = Probe(first.unet).main_path
     indices = bootstrap_indices(len(x0), n_resamples, seed)
     nets = {m.dataset: m.unet for m in models} | {"untrained": untrained.eval()}
     point: dict[tuple[int, str, str], float] = {}
@@ -206,8 +206,8 @@ def cross_model_patching(
     rows = []
     for receiver in models:
         donor = next(m for m in models if m is not receiver)
-        targets = {g: hooks[-1] for g, hooks in _group_hooks(Probe(receiver.unet)).items()}
         receiving, giving = Probe(receiver.unet), Probe(donor.unet)
+        targets = {g: hooks[-1] for g, hooks in layer_group_blocks(receiving).items()}
         for batch in noised_batches(
             receiver.scheduler, receiver.probe_set, timesteps, seed, batch_size
         ):

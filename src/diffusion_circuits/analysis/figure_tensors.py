@@ -34,22 +34,22 @@ def figure_tensors(model: TrainedModel, params: Params) -> dict[str, np.ndarray]
         record=list(params.probe.timesteps),
     )
     probe = Probe(model.unet)
-    names = [f"{hook}.pattern" for hook in probe.attention_heads]
-    patterns: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+    sites = {attn: f"{attn}.pattern" for attn in probe.attention_heads}
+    patterns: dict[str, list[torch.Tensor]] = {attn: [] for attn in sites}
     for timestep, state in zip(trajectory.timesteps, trajectory.states, strict=True):
-        with probe.capture(names=names) as cache:
+        with probe.capture(names=list(sites.values())) as cache:
             device = model.unet.device
             model.unet(
                 state.to(device), torch.full((n,), timestep, dtype=torch.long, device=device)
             )
-        for name in names:
-            patterns[name].append(cache[name].cpu())
+        for attn, site in sites.items():
+            patterns[attn].append(cache[site].cpu())
     tensors = {
         "samples": trajectory.samples.half().numpy(),
         "timesteps": np.asarray(trajectory.timesteps),
         "states": trajectory.states.half().numpy(),
         "real": model.probe_set.images[:n],
     }
-    for name, values in patterns.items():
-        tensors[f"pattern:{name.removesuffix('.pattern')}"] = torch.stack(values).half().numpy()
+    for attn, values in patterns.items():
+        tensors[f"pattern:{attn}"] = torch.stack(values).half().numpy()
     return tensors

@@ -34,16 +34,17 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 from tqdm.auto import tqdm
 
-from diffusion_circuits.analysis.probing import ProbeSet, main_path, noised_batches
+from diffusion_circuits.analysis.probing import ProbeSet, noised_batches
 from diffusion_circuits.metrics.accuracy import noise_mse
 from diffusion_circuits.metrics.impact import impact
 from diffusion_circuits.model.device import autocast
-from diffusion_circuits.model.noise import add_noise, predict_noise
+from diffusion_circuits.model.noise import add_noise, predict_noise, predict_noise_and_output
 from diffusion_circuits.params import AnalyzeParams
 from diffusion_circuits.probe import (
     AttentionPerturbation,
     BottleneckCut,
     FeatureScaling,
+    Head,
     HeadAblation,
     Intervention,
     MeanAblation,
@@ -56,27 +57,17 @@ from diffusion_circuits.probe import (
 __all__ = [
     "InterventionSpec",
     "Reference",
+    "layer_group_blocks",
     "HeadResample",
     "intervention_specs",
     "reference_activations",
     "sample_level_specs",
     "run_interventions",
     "output_is_constant",
-    "GROUP_ORDER",
     "COMPONENT_METHODS",
 ]
 
 COMPONENT_METHODS = ("mean", "resample", "zero")  # primary, primary, secondary
-
-GROUP_ORDER = (
-    "encoder_early",
-    "encoder_middle",
-    "encoder_late",
-    "middle",
-    "decoder_early",
-    "decoder_middle",
-    "decoder_late",
-)
 
 
 @dataclass(frozen=True)
@@ -136,39 +127,87 @@ class HeadResample(Intervention):
         return out
 
 
-def _group_hooks(probe: Probe) -> dict[str, list[str]]:
-    path = [h for h in main_path(probe.hook_points) if h not in ("conv_in", "conv_out")]
-    groups = {group: [h for h in path if probe.group_of(h) == group] for group in GROUP_ORDER}
-    return {group: hooks for group, hooks in groups.items() if hooks}
+def layer_group_blocks(probe: Probe) -> dict[str, list[str]]:
+    """Each layer group's main-path hook points, in forward order (non-empty groups only).
+
+    The input map and the output head are left out: ablating either removes the model's
+    input or its prediction outright, which says nothing about the group around it.
+    """
+    ends = (probe.input_point, probe.output_point)
+    return probe.grouped([h for h in probe.main_path if h not in ends])
 
 
-def _skip_index(name: str) -> int:
-    return int(name.split(".")[1])
-
-
-def _head_specs(attn: str, head: int) -> list[InterventionSpec]:
-    z = f"{attn}.z"
-    builders = {
-        "mean": lambda ref: [HeadAblation(attn, head, mode="mean", mean=ref.means[z])],
-        "resample": lambda ref: [HeadResample(attn, head, ref.resampled(z))],
-        "zero": lambda ref: [HeadAblation(attn, head, mode="zero")],
-    }
+def _component_specs(target: str, builders: dict) -> list[InterventionSpec]:
+    # Mean ablation runs on every probe image; the other baselines on the subset only.
     return [
-        InterventionSpec(
-            "component_ablation", f"{attn}.head.{head}", method, build, method != "mean"
-        )
+        InterventionSpec("component_ablation", target, method, build, method != "mean")
         for method, build in builders.items()
     ]
 
 
+def _head_specs(head: Head) -> list[InterventionSpec]:
+    attn, index = head
+    z = f"{attn}.z"
+    return _component_specs(
+        head.name,
+        {
+            "mean": lambda ref: [HeadAblation(attn, index, mode="mean", mean=ref.means[z])],
+            "resample": lambda ref: [HeadResample(attn, index, ref.resampled(z))],
+            "zero": lambda ref: [HeadAblation(attn, index, mode="zero")],
+        },
+    )
+
+
 def _residual_specs(residual: str) -> list[InterventionSpec]:
+    return _component_specs(
+        residual,
+        {
+            "mean": lambda ref: [MeanAblation(residual, ref.means[residual])],
+            "resample": lambda ref: [Patch(residual, ref.resampled(residual))],
+            "zero": lambda ref: [ZeroAblation(residual)],
+        },
+    )
+
+
+def _layer_specs(group: str, hooks: list[str], factors) -> list[InterventionSpec]:
+    """A layer group ablated at all its hooks, then its output (last hook) scaled."""
     builders = {
-        "mean": lambda ref: [MeanAblation(residual, ref.means[residual])],
-        "resample": lambda ref: [Patch(residual, ref.resampled(residual))],
-        "zero": lambda ref: [ZeroAblation(residual)],
+        "zero": lambda ref: [ZeroAblation(h) for h in hooks],
+        "mean": lambda ref: [MeanAblation(h, ref.means[h]) for h in hooks],
+        "resample": lambda ref: [Patch(h, ref.resampled(h)) for h in hooks],
     }
+    specs = [InterventionSpec("layer_ablation", group, m, build) for m, build in builders.items()]
+    for factor in factors:
+        specs.append(
+            InterventionSpec(
+                "feature_scaling",
+                group,
+                f"x{factor:g}",
+                lambda ref, f=factor: [FeatureScaling(hooks[-1], f)],
+            )
+        )
+    return specs
+
+
+def _interruption_specs(probe: Probe) -> list[InterventionSpec]:
+    """Each skip edge cut where the decoder consumes it, then the bottleneck; zero, mean."""
+    cuts = {}
+    for edge in probe.skip_edges:
+        cuts[edge.name] = {
+            "zero": lambda ref, edge=edge: [SkipCut(edge.index, mode="zero")],
+            "mean": lambda ref, edge=edge: [
+                SkipCut(edge.index, mode="mean", mean=ref.means[edge.name])
+            ],
+        }
+    mid = probe.bottleneck
+    if mid is not None:  # a transformer has no mid block to cut
+        cuts["bottleneck"] = {
+            "zero": lambda ref: [BottleneckCut(mode="zero")],
+            "mean": lambda ref: [BottleneckCut(mode="mean", mean=ref.means[mid])],
+        }
     return [
-        InterventionSpec("component_ablation", residual, method, build, method != "mean")
+        InterventionSpec("circuit_interruption", target, method, build)
+        for target, builders in cuts.items()
         for method, build in builders.items()
     ]
 
@@ -176,43 +215,11 @@ def _residual_specs(residual: str) -> list[InterventionSpec]:
 def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[InterventionSpec]:
     """Every intervention the analysis runs, in a fixed order."""
     specs: list[InterventionSpec] = []
-    for group, hooks in _group_hooks(probe).items():
-        specs.append(
-            InterventionSpec(
-                "layer_ablation",
-                group,
-                "zero",
-                lambda ref, hooks=hooks: [ZeroAblation(h) for h in hooks],
-            )
-        )
-        specs.append(
-            InterventionSpec(
-                "layer_ablation",
-                group,
-                "mean",
-                lambda ref, hooks=hooks: [MeanAblation(h, ref.means[h]) for h in hooks],
-            )
-        )
-        specs.append(
-            InterventionSpec(
-                "layer_ablation",
-                group,
-                "resample",
-                lambda ref, hooks=hooks: [Patch(h, ref.resampled(h)) for h in hooks],
-            )
-        )
-        for factor in params.scaling_factors:
-            specs.append(
-                InterventionSpec(
-                    "feature_scaling",
-                    group,
-                    f"x{factor:g}",
-                    lambda ref, last=hooks[-1], f=factor: [FeatureScaling(last, f)],
-                )
-            )
+    for group, hooks in layer_group_blocks(probe).items():
+        specs.extend(_layer_specs(group, hooks, params.scaling_factors))
     for attn, n_heads in probe.attention_heads.items():
         for head in range(n_heads):
-            specs.extend(_head_specs(attn, head))
+            specs.extend(_head_specs(Head(attn, head)))
         heads = {"layer": [None], "head": list(range(n_heads))}[params.perturbation_scope]
         for head in heads:
             for kind, strength in (
@@ -223,48 +230,28 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
                 specs.append(
                     InterventionSpec(
                         "attention_perturbation",
-                        attn if head is None else f"{attn}.head.{head}",
+                        attn if head is None else Head(attn, head).name,
                         kind,
                         lambda ref, attn=attn, kind=kind, s=strength, head=head: [
                             AttentionPerturbation(attn, kind=kind, head=head, strength=s, seed=0)
                         ],
                     )
                 )
-    for resnet in probe.resnets:
-        specs.extend(_residual_specs(f"{resnet}.residual"))
-    skips = [h for h in probe.hook_points if h.startswith("skip.")]
-    for skip in skips:
-        k = _skip_index(skip)
-        specs.append(
-            InterventionSpec(
-                "circuit_interruption", skip, "zero", lambda ref, k=k: [SkipCut(k, mode="zero")]
-            )
-        )
-        specs.append(
-            InterventionSpec(
-                "circuit_interruption",
-                skip,
-                "mean",
-                lambda ref, k=k, s=skip: [SkipCut(k, mode="mean", mean=ref.means[s])],
-            )
-        )
-    specs.append(
-        InterventionSpec(
-            "circuit_interruption",
-            "bottleneck",
-            "zero",
-            lambda ref: [BottleneckCut(mode="zero")],
-        )
-    )
-    specs.append(
-        InterventionSpec(
-            "circuit_interruption",
-            "bottleneck",
-            "mean",
-            lambda ref: [BottleneckCut(mode="mean", mean=ref.means["mid"])],
-        )
-    )
+    for residual in probe.residuals:
+        specs.extend(_residual_specs(residual))
+    specs.extend(_interruption_specs(probe))
     return specs
+
+
+def _replaceable_points(probe: Probe) -> list[str]:
+    """Every hook point an intervention may replace with reference data.
+
+    Of the attention sites only ``z`` (the per-head outputs a head ablation replaces) is
+    kept: q, k, v and the [heads, queries, keys] patterns of every reference image would
+    cost memory no intervention uses.
+    """
+    z_sites = {f"{attn}.z" for attn in probe.attention_heads}
+    return [h for h in probe.hook_points if probe.role_of(h) != "site" or h in z_sites]
 
 
 def reference_activations(
@@ -272,8 +259,7 @@ def reference_activations(
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Per-hook means and the raw activations of the reference images at ``timestep``."""
     x_t, _, t = add_noise(scheduler, reference_x0, timestep, seed + 1)
-    names = [h for h in probe.hook_points if h.split(".")[-1] not in ("q", "k", "v", "pattern")]
-    with probe.capture(names=names) as cache:
+    with probe.capture(names=_replaceable_points(probe)) as cache:
         unet(x_t.to(unet.device), t.to(unet.device))
     means = {name: value.mean(dim=0) for name, value in cache.items()}
     return means, cache
@@ -293,15 +279,18 @@ def sample_level_specs(specs: list[InterventionSpec]) -> list[InterventionSpec]:
     return [s for s in specs if SAMPLE_LEVEL_METHOD.get(s.family, s.method) == s.method]
 
 
-def output_is_constant(eps_hat: torch.Tensor, rtol: float = 1e-6) -> bool:
-    """Whether every image of the batch got the same prediction: an input-independent output.
+def output_is_constant(output: torch.Tensor, rtol: float = 1e-6) -> bool:
+    """Whether every image of the batch got the same network output: an input-independent one.
+
+    Read on the network's output, not on the noise estimate: under v-prediction the
+    estimate ``sqrt(1 - abar) x_t + sqrt(abar) v`` differs per image even when ``v`` does not.
 
     Examples
     --------
     >>> output_is_constant(torch.ones(3, 1, 2, 2)), output_is_constant(torch.rand(3, 1, 2, 2))
     (True, False)
     """
-    flat = eps_hat.detach().double().flatten(1)
+    flat = output.detach().double().flatten(1)
     spread = (flat - flat[:1]).abs().max()
     return bool(len(flat) > 1 and spread <= rtol * flat.abs().max().clamp_min(1e-30))
 
@@ -382,7 +371,7 @@ def run_interventions(
                     continue
                 # Replay skips what lies upstream of the intervention: same result, less work.
                 with probe.intervene(*spec.build(reference), replay=clean):
-                    eps_hat = predict_noise(unet, scheduler, batch.x_t, batch.t)
+                    eps_hat, output = predict_noise_and_output(unet, scheduler, batch.x_t, batch.t)
                 mse = noise_mse(eps_hat, batch.eps)
                 values = {
                     "mse_base": base,
@@ -390,7 +379,7 @@ def run_interventions(
                     "impact": impact(mse, base),
                     "delta_mse": mse.double() - base.double(),
                 }
-                rows.extend(_rows(batch, spec, values, output_is_constant(eps_hat)))
+                rows.extend(_rows(batch, spec, values, output_is_constant(output)))
                 bar.update()
     bar.close()
     return pd.concat(rows, ignore_index=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
+from diffusion_circuits import layout
 from diffusion_circuits.analysis.probing import ProbeSet, select_probe_set
 from diffusion_circuits.data.faceset import FaceSet
 from diffusion_circuits.data.store import load_faceset
@@ -30,16 +31,19 @@ class TrainedModel:
 
 
 def load_trained(
-    params: Params, dataset: str, seed: int, root: str | Path = "data", n_probe: int | None = None
+    params: Params,
+    dataset: str,
+    seed: int,
+    root: str | Path = layout.DATA,
+    n_probe: int | None = None,
 ) -> TrainedModel:
     """Checkpoint, dataset and probe set (``n_probe`` held-out images, default
-    ``probe.n_images``) of one trained model; the network on ``train.device``."""
-    root = Path(root)
+    ``probe.n_images``) of one trained model; the network on ``runtime.device``."""
     n_probe = params.probe.n_images if n_probe is None else n_probe
-    torch.set_num_threads(params.train.num_threads)
-    unet, scheduler = load_checkpoint(root / "models" / f"{dataset}-seed{seed}", params.model)
-    unet.to(resolve_device(params.train.device))
-    faces = load_faceset(root / dataset)
+    torch.set_num_threads(params.runtime.num_threads)
+    unet, scheduler = load_checkpoint(layout.model_dir(dataset, seed, root), params.model)
+    unet.to(resolve_device(params.runtime.device))
+    faces = load_faceset(layout.dataset_dir(dataset, root))
     probe_set = select_probe_set(faces, n_probe, unet.config.in_channels)
     return TrainedModel(dataset, seed, unet, scheduler, faces, probe_set)
 

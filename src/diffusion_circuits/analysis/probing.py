@@ -7,7 +7,6 @@ models in cross-dataset comparisons, therefore share their noise (common random 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from diffusion_circuits.data.faceset import FaceSet
 from diffusion_circuits.data.store import probe_image_ids
 from diffusion_circuits.model.noise import add_noise, images_to_tensor
 
-__all__ = ["ProbeSet", "select_probe_set", "NoisedBatch", "noised_batches", "main_path"]
+__all__ = ["ProbeSet", "select_probe_set", "NoisedBatch", "noised_batches"]
 
 
 @dataclass(frozen=True)
@@ -68,26 +67,3 @@ def noised_batches(
             yield NoisedBatch(
                 int(timestep), rows, probe_set.image_ids[rows], x_t[rows], eps[rows], t[rows]
             )
-
-
-_MAIN_PATH = re.compile(
-    r"^conv_(in|out)$"
-    r"|^(down|up)\.\d+\.(resnet|attn)\.\d+$"
-    r"|^(down|up)\.\d+\.(downsample|upsample)$"
-    r"|^mid\.(resnet|attn)\.\d+$"
-)
-
-
-def main_path(hook_points: list[str]) -> list[str]:
-    """Hook points on the main computational path, in forward order.
-
-    Skip tensors, the time embedding and attention sites (q/k/v/pattern) are left out: the
-    information-flow analysis follows the path an image takes through the blocks.
-
-    Examples
-    --------
-    >>> main_path(["conv_in", "time_emb", "down.0.resnet.0", "skip.1", "mid.attn.0.q",
-    ...            "mid.attn.0", "up.0.upsample", "conv_out"])
-    ['conv_in', 'down.0.resnet.0', 'mid.attn.0', 'up.0.upsample', 'conv_out']
-    """
-    return [name for name in hook_points if _MAIN_PATH.match(name)]

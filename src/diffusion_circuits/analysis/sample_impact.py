@@ -85,7 +85,7 @@ def spec_sample_runs(
 
     def reference_at(t: int) -> Reference:
         if t not in references:
-            means, _ = reference_activations(probe, probe.unet, reference_x0, scheduler, t, seed)
+            means, _ = reference_activations(probe, probe.model, reference_x0, scheduler, t, seed)
             references[t] = Reference(means, {}, torch.zeros(0, dtype=torch.long))
         return references[t]
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
+from diffusion_circuits import layout
 from diffusion_circuits.data.faceset import FaceSet
-from diffusion_circuits.data.store import heldout_originals
+from diffusion_circuits.data.store import heldout_originals, load_faceset
 from diffusion_circuits.io import atomic_dir, read_json, write_json
 from diffusion_circuits.metrics.sample_quality import precision_recall_density_coverage
 from diffusion_circuits.model.feature_net import (
@@ -23,9 +25,11 @@ from diffusion_circuits.model.feature_net import (
     train_feature_net,
 )
 from diffusion_circuits.model.noise import images_to_tensor
+from diffusion_circuits.params import Params
 
 __all__ = [
     "FeatureSpace",
+    "fit_feature_net",
     "fit_feature_space",
     "load_feature_space",
     "save_feature_space",
@@ -280,3 +284,28 @@ def _frequencies(labels: pd.DataFrame, heads: dict[str, list]) -> pd.DataFrame:
             for value in classes
         ]
     return pd.DataFrame(rows)
+
+
+def fit_feature_net(params: Params, dataset: str) -> tuple[FeatureSpace, dict[str, Any]]:
+    """The feature network of ``dataset`` and ``metrics/feature_net/<dataset>.json``: its
+    training report, the real-vs-real ceiling, its noised control and the attribute error
+    of real draws (the floor of a perfect sampler)."""
+    cfg, channels = params.samples, params.model.in_channels
+    torch.set_num_threads(params.runtime.num_threads)  # as every model stage: same rounding
+    faces = load_faceset(layout.dataset_dir(dataset))
+    feature_space, report = fit_feature_space(
+        faces, channels, cfg.feature_steps, cfg.feature_batch_size, seed=cfg.seed
+    )
+    reals = ceiling_images(faces, channels, cfg.n_samples, cfg.seed)
+    ceiling = quality_scores(feature_space, faces, reals, channels, cfg.k)
+    noised = noise_control(feature_space, faces, reals, channels, cfg.k, cfg.seed)
+    attribute_floor = attribute_error_of_real_draws(
+        feature_space, faces, channels, cfg.n_samples, cfg.seed
+    )
+    metrics = {
+        **report,
+        "real_vs_real": ceiling,
+        "noised_real_vs_real": noised,
+        **({"attribute_error_of_real_draws": attribute_floor} if attribute_floor else {}),
+    }
+    return feature_space, metrics

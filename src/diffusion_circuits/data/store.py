@@ -9,13 +9,15 @@ unit is a distinct source image.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from diffusion_circuits.data.faceset import FaceSet
-from diffusion_circuits.io import write_npz, write_parquet
+from diffusion_circuits.io import UserError, write_npz, write_parquet
 
 __all__ = [
     "assign_split",
@@ -68,12 +70,24 @@ def load_faceset(folder: str | Path) -> FaceSet:
     for name in ("images.npz", "masks.npz", "attributes.parquet"):
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder / name}: missing (run the data stage first)")
-    with np.load(folder / "images.npz") as archive:
-        images = archive["images"]
-    with np.load(folder / "masks.npz") as archive:
-        masks = archive["masks"]
+    images = _read_npz(folder / "images.npz", "images")
+    masks = _read_npz(folder / "masks.npz", "masks")
     attributes = pd.read_parquet(folder / "attributes.parquet")
     return FaceSet(images=images, attributes=attributes, masks=masks if masks.size else None)
+
+
+def _read_npz(path: Path, key: str) -> np.ndarray:
+    """``key`` of an npz archive; a truncated or corrupt file is one line naming it."""
+    try:
+        with np.load(path) as archive:
+            return archive[key]
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError) as exc:
+        # An interrupted copy or a full disk leaves a short archive; numpy's own error
+        # (zipfile, zlib or pickle internals) does not say which file it was reading.
+        raise UserError(
+            f"{path}: unreadable npz archive ({type(exc).__name__}: {exc}); it is truncated "
+            "or corrupt, delete it and re-run the stage that writes it"
+        ) from exc
 
 
 def split_images(faces: FaceSet, split: str) -> np.ndarray:

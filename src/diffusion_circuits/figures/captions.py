@@ -22,11 +22,14 @@ CAPTIONS = {
     ),
     "figure2_statistics": (
         "Statistical comparison of natural against synthetic, one row per metric and "
-        "timestep (same rows in a-d). (a) -log10 Holm-adjusted p of the Welch test, dashed "
-        "at alpha. (b) Cohen's d; dotted lines at the small/medium/large thresholds. (c) "
-        "Mean difference with its 95% bootstrap CI. (d) Two-sample KS statistic. (e) "
-        "Correlation of the per-image metrics. (f) Power of a two-sample t-test against "
-        "images per group, for effect sizes spread over the observed range; dashed at 0.95."
+        "timestep (same rows in a-d), at the unit the report judges claims on (the heading "
+        "says which): with several training seeds per dataset the seed level (the crossed "
+        "seeds x images model: training runs and images), else one model per dataset and "
+        "its images. (a) -log10 Holm-adjusted p, dashed at alpha. (b) Cohen's d; dotted "
+        "lines at the small/medium/large thresholds. (c) Mean difference with its 95% CI. "
+        "(d) Two-sample KS statistic of the per-image values. (e) Correlation of the "
+        "per-image metrics. (f) Power of a two-sample t-test against seeds (or images) per "
+        "group, for effect sizes spread over the observed range; dashed at 0.95."
     ),
     "figure3_dataset_comparison": (
         "Model performance. (a) Noise-prediction accuracy R^2 on held-out images, with the "
@@ -70,7 +73,8 @@ CAPTIONS = {
     ),
     "figure8_cross_dataset": (
         "Cross-dataset comparison. (a) Circuit complexity. (b) Natural minus synthetic "
-        "head entropy and specialisation with 95% CI. (c) Layer-ablation impact by group, log scale. "
+        "head entropy and specialisation with 95% CI at the report's unit (the panel title says "
+        "which: seed level, or one model per dataset). (c) Layer-ablation impact by group, log scale. "
         "(d) Unit-free feature complexity by group. (e) Accuracy of each model on each dataset. (f) "
         "Linear CKA between the two models per hook and timestep. (g) Impact of patching "
         "a layer group's output from the other model. (h) CKA by depth beside its control, "

@@ -1,10 +1,11 @@
-"""Per-timestep curves as CSV for ``dvc plots``: one file per quantity, wide by dataset.
+"""Per-timestep curves as tidy CSV for ``dvc plots``: one file per quantity.
 
-``dvc plots show`` and ``dvc plots diff`` draw CSV/TSV series, not parquet, and group lines
-by column, so each file has one row per timestep and, per dataset, the mean over seeds and
-images with its hierarchical-bootstrap interval (seeds, then images within each seed; an
-image bootstrap when there is one seed): ``synthetic``, ``synthetic_ci_low``,
-``synthetic_ci_high``, ``natural``, ... The PNG figures show the same numbers with bands.
+``dvc plots show`` and ``dvc plots diff`` draw CSV/TSV series, not parquet, so each file
+has one row per timestep and dataset: ``timestep, dataset, estimate, ci_low, ci_high``,
+the mean over seeds and images with its seed-level interval (the crossed seeds x images
+model of ``stats/seed_level.py``; t over the images when there is one seed). The
+``confidence_band`` template (``.dvc/plots/``) draws one colour per dataset and the
+interval as a band; the PNG figures show the same numbers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from diffusion_circuits.io import write_text
-from diffusion_circuits.stats.hierarchical import hierarchical_mean_ci
+from diffusion_circuits.stats.seed_level import crossed_mean, crossed_table
 from diffusion_circuits.stats.study import StudyInputs
 
 __all__ = ["CURVES", "per_image", "timestep_curve", "write_curves"]
@@ -46,26 +47,17 @@ CURVES: dict[str, Callable[[StudyInputs], pd.DataFrame]] = {
 }
 
 
-def timestep_curve(
-    values: pd.DataFrame, n_resamples: int, seed: int, confidence: float
-) -> pd.DataFrame:
-    """Wide per-timestep table of ``per_image`` values: mean and interval per dataset."""
+def timestep_curve(values: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """Tidy per-timestep table of ``per_image`` values: estimate and interval per dataset."""
     rows = []
     for (dataset, timestep), part in values.groupby(["dataset", "timestep"]):
-        by_seed = [g["value"].to_numpy() for _, g in part.groupby("seed")]
-        estimate, low, high = hierarchical_mean_ci(
-            by_seed, n_resamples=n_resamples, seed=seed, confidence=confidence
-        )
-        rows.append({"timestep": timestep, "dataset": dataset, "": estimate,
-                     "_ci_low": low, "_ci_high": high})  # fmt: skip
-    long = pd.DataFrame(rows).set_index(["timestep", "dataset"]).unstack("dataset")
-    long.columns = [f"{dataset}{suffix}" for suffix, dataset in long.columns]
-    return long.reset_index()
+        row = crossed_mean(crossed_table(part), confidence)
+        rows.append({"timestep": timestep, "dataset": dataset, "estimate": row["estimate"],
+                     "ci_low": row["ci_low"], "ci_high": row["ci_high"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=["timestep", "dataset", "estimate", "ci_low", "ci_high"])
 
 
-def write_curves(
-    study: StudyInputs, folder: str | Path, n_resamples: int, seed: int, confidence: float
-) -> list[Path]:
+def write_curves(study: StudyInputs, folder: str | Path, confidence: float) -> list[Path]:
     """Write ``<folder>/<name>.csv`` for every curve the study has data for."""
     written = []
     for name, extract in CURVES.items():
@@ -73,6 +65,6 @@ def write_curves(
         if values.empty:
             continue
         path = Path(folder) / f"{name}.csv"
-        write_text(timestep_curve(values, n_resamples, seed, confidence).to_csv(index=False), path)
+        write_text(timestep_curve(values, confidence).to_csv(index=False), path)
         written.append(path)
     return written

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from diffusion_circuits.layout import DATASETS, cache_dir, cross_dataset_dir, stats_dir
 from diffusion_circuits.stats.compare import ALPHA
-from diffusion_circuits.stats.loading import DATASETS, analysis_table, load_study_inputs
-from diffusion_circuits.stats.study import StudyInputs
+from diffusion_circuits.stats.loading import analysis_table, load_study_inputs
+from diffusion_circuits.stats.study import ALL_SEEDS, StudyInputs
 
-__all__ = ["FigureData", "load_figure_data"]
+__all__ = ["FigureData", "claim_level_comparisons", "load_figure_data", "unit_caption"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,28 @@ class FigureData:
     sample_impact: pd.DataFrame  # sample-level runs, every model
     seed_swap: pd.DataFrame  # distances between intact samples of two training seeds
     alpha: float = ALPHA  # significance level drawn on the figures (params: stats.alpha)
+    comparisons_unit: str = "image"  # the unit of ``comparisons``: seed | image
+
+
+def claim_level_comparisons(inference: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The per-timestep dataset comparisons at the unit the report judges them on.
+
+    ``inference``: the stats stage's ``inference.parquet``. Seed rows (training runs and
+    images) when there are two or more seeds per dataset, else the image rows of the one
+    model per dataset; returns ``(rows, unit)``.
+    """
+    rows = inference[(inference["seed_scope"] == ALL_SEEDS) & (inference["family"] != "table4")]
+    seed_rows = rows[rows["unit"] == "seed"]
+    unit = "seed" if np.isfinite(seed_rows["p_value"].to_numpy(dtype=float)).any() else "image"
+    chosen = rows[rows["unit"] == unit].drop(columns=["family", "seed_scope"])
+    return chosen.reset_index(drop=True), unit
+
+
+def unit_caption(data: FigureData) -> str:
+    """What one row of ``data.comparisons`` compares, for a figure heading."""
+    if data.comparisons_unit == "seed":
+        return "seed level: training runs and images"
+    return "one model per dataset, these images"
 
 
 def load_figure_data(root: str | Path, seeds, alpha: float = ALPHA) -> FigureData:
@@ -37,13 +60,17 @@ def load_figure_data(root: str | Path, seeds, alpha: float = ALPHA) -> FigureDat
     seed = seeds[0]
     tensors = {}
     for dataset in DATASETS:
-        with np.load(root / f"cache/{dataset}-seed{seed}/figure_tensors.npz") as archive:
+        with np.load(cache_dir(dataset, seed, root) / "figure_tensors.npz") as archive:
             tensors[dataset] = {key: archive[key] for key in archive.files}
 
-    cross = root / "cross_dataset"
+    cross = cross_dataset_dir(root)
+    comparisons, unit = claim_level_comparisons(
+        pd.read_parquet(stats_dir(root) / "inference.parquet")
+    )
     return FigureData(
         study=load_study_inputs(root, seeds),
-        comparisons=pd.read_parquet(root / "stats/comparisons.parquet"),
+        comparisons=comparisons,
+        comparisons_unit=unit,
         top_components=analysis_table(root, "top_components", seeds),
         cross_accuracy=pd.read_parquet(cross / "accuracy.parquet"),
         cka=pd.read_parquet(cross / "cka.parquet"),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import LogNorm
 
-from diffusion_circuits.figures.data import FigureData
+from diffusion_circuits.figures.data import FigureData, unit_caption
 from diffusion_circuits.figures.generation import attention_share_panel, sample_impact_panel
 from diffusion_circuits.figures.overview import FEATURE_LABEL, ife_chance_line
 from diffusion_circuits.figures.panels import (
@@ -206,7 +206,7 @@ def figure8(data: FigureData):
                        marker="o", capsize=3, color=colour, label=metric)  # fmt: skip
     ax[1].axhline(0, color="k", lw=0.8)
     ax[1].set(xlabel="timestep t", ylabel="natural - synthetic (95% CI)")
-    panel_title(ax[1], "Attention divergence")
+    panel_title(ax[1], f"Attention divergence ({unit_caption(data)})", fontsize=8)
     ax[1].legend(fontsize=7)
     layer = s.interventions[(s.interventions["family"] == "layer_ablation")
                             & (s.interventions["method"] == "zero")

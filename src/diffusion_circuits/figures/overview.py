@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pingouin as pg
 
-from diffusion_circuits.figures.data import FigureData
+from diffusion_circuits.figures.data import FigureData, unit_caption
 from diffusion_circuits.figures.panels import (
     DATASETS,
     PALETTE,
@@ -93,8 +93,8 @@ def figure2(data: FigureData):
     table = data.comparisons.dropna(subset=["p_value"]).copy()
     table["label"] = table["metric"] + " t=" + table["timestep"].astype("Int64").astype(str)
     table = table[~table["metric"].eq("layer_ablation_impact")].head(40)
-    fig, ax = new_figure(6, "Figure 2. Statistical analysis (natural - synthetic)",
-                         panel_size=(4.8, 3.8))  # fmt: skip
+    fig, ax = new_figure(6, f"Figure 2. Statistical analysis (natural - synthetic; "
+                         f"{unit_caption(data)})", panel_size=(4.8, 3.8))  # fmt: skip
     y = np.arange(len(table))
     alpha = data.alpha
     ax[0].barh(y, -np.log10(table["p_holm"].clip(lower=1e-300)), color="#7570b3")
@@ -110,7 +110,7 @@ def figure2(data: FigureData):
     ax[2].errorbar(table["estimate"], y, xerr=[table["estimate"] - table["ci_low"],
                    table["ci_high"] - table["estimate"]], fmt="o", ms=3)  # fmt: skip
     ax[2].axvline(0, color="k", lw=0.8)
-    ax[2].set(xlabel="mean difference, 95% bootstrap CI")
+    ax[2].set(xlabel=f"mean difference, 95% CI ({data.comparisons_unit} unit)")
     panel_title(ax[2], "Mean difference")
     ax[3].barh(y, table["ks_stat"], color="#66a61e")
     ax[3].set(xlabel="KS statistic D")
@@ -127,12 +127,14 @@ def figure2(data: FigureData):
                 cmap="vlag", vmin=-1, vmax=1)  # fmt: skip
     else:
         note(ax[4], "not enough per-image metrics")
-    sizes = np.arange(5, 400, 5)
+    seeds = data.comparisons_unit == "seed"
+    sizes = np.arange(2, 41) if seeds else np.arange(5, 400, 5)
     for d in _spread_of_effects(table["effect_size"]):
         power = [pg.power_ttest2n(nx=n, ny=n, d=d, alpha=alpha) for n in sizes]
         ax[5].plot(sizes, power, label=f"|d|={d:.2f}")
     ax[5].axhline(0.95, color="k", ls="--", lw=0.8)
-    ax[5].set(xlabel="images per group", ylabel=f"power (two-sided, alpha {alpha:g})")
+    ax[5].set(xlabel="seeds per dataset" if seeds else "images per group",
+              ylabel=f"power (two-sided, alpha {alpha:g})")  # fmt: skip
     panel_title(ax[5], "Power at the observed effect sizes")
     ax[5].legend(fontsize=7)
     fig.tight_layout()

@@ -14,6 +14,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from diffusion_circuits.layout import DATASETS  # noqa: E402
+
 __all__ = [
     "PALETTE",
     "DATASETS",
@@ -32,7 +34,6 @@ __all__ = [
     "mean_ci",
 ]
 
-DATASETS = ("synthetic", "natural")
 PALETTE = {"synthetic": "#1b9e77", "natural": "#d95f02"}
 # Fraction of a bar panel's height added above the data for a legend of up to 3 rows.
 LEGEND_HEADROOM = 0.35

@@ -1,4 +1,4 @@
-"""Where models run: the device ``train.device`` names, and whether bf16 autocast pays there.
+"""Where models run: the device ``runtime.device`` names, and whether bf16 autocast pays there.
 
 Every model-running stage (training and analysis alike) resolves the device here, so that
 ``auto`` means the same thing everywhere: a CUDA GPU when one is visible, else the CPU.
@@ -36,9 +36,9 @@ def resolve_device(setting: str) -> torch.device:
     device(type='cpu')
     """
     if setting not in ("auto", "cpu", "cuda"):
-        raise UserError(f"train.device must be auto, cpu or cuda, got {setting!r}")
+        raise UserError(f"runtime.device must be auto, cpu or cuda, got {setting!r}")
     if setting == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device is 'cuda' but no CUDA device is available")
+        raise UserError("runtime.device is 'cuda' but no CUDA device is available")
     if setting == "cpu" or not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device("cuda")

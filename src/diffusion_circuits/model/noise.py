@@ -117,6 +117,16 @@ def predict_noise(
 ) -> torch.Tensor:
     """Run the network on its own device and return its noise estimate (see
     :func:`noise_from_output`) as float32 on the CPU, where every metric is computed."""
+    return predict_noise_and_output(unet, scheduler, x_t, t)[0]
+
+
+def predict_noise_and_output(
+    unet, scheduler: DDPMScheduler, x_t: torch.Tensor, t: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(noise estimate, network output)``, both on the CPU: the output is what becomes
+    input-independent when an intervention cuts the path from x_t (under v-prediction the
+    noise estimate still holds ``sqrt(1 - abar) x_t``)."""
     device = unet.device
     x_t, t = x_t.to(device), t.to(device)
-    return noise_from_output(scheduler, unet(x_t, t).sample, x_t, t).cpu()
+    output = unet(x_t, t).sample
+    return noise_from_output(scheduler, output, x_t, t).cpu(), output.detach().cpu()

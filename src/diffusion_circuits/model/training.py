@@ -66,6 +66,8 @@ def _fingerprint(params: Params, seed: int, data: torch.Tensor) -> str:
             "model": params.model.model_dump(mode="json"),
             "scheduler": params.scheduler.model_dump(mode="json"),
             "train": params.train.model_dump(mode="json", exclude={"seeds", "checkpoint_every"}),
+            # the device and thread count change float rounding, so the weights too
+            "runtime": params.runtime.model_dump(mode="json"),
             "seed": seed,
         },
         sort_keys=True,
@@ -127,8 +129,8 @@ def min_snr_weights(
 
 
 def make_accelerator(params: Params) -> Accelerator:
-    """The accelerator ``train.device`` and ``train.mixed_precision`` ask for."""
-    device = resolve_device(params.train.device)
+    """The accelerator ``runtime.device`` and ``train.mixed_precision`` ask for."""
+    device = resolve_device(params.runtime.device)
     use_bf16 = bf16_pays(params.train.mixed_precision, device)
     return Accelerator(mixed_precision="bf16" if use_bf16 else "no", cpu=device.type == "cpu")
 
@@ -159,7 +161,7 @@ def train_ddpm(
     writes the model, the training state and the log.
     """
     cfg = params.train
-    torch.set_num_threads(cfg.num_threads)
+    torch.set_num_threads(params.runtime.num_threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(seed)
     accelerator = make_accelerator(params) if accelerator is None else accelerator

@@ -89,6 +89,9 @@ def _d_power(n: tuple[int, ...], d: float, alpha: float) -> tuple[float, float]:
     return detectable, float(np.ceil(needed)) if np.isfinite(needed) else np.nan
 
 
+IMPRACTICAL = 1000  # units per group beyond which a power statement says so in words
+
+
 def power_statement(claim: Claim, ours: Measurement, kind: str,
                     alpha: float = ALPHA) -> tuple[float, float, str]:  # fmt: skip
     """``(detectable, needed, text)`` for an inconclusive row.
@@ -118,7 +121,12 @@ def power_statement(claim: Claim, ours: Measurement, kind: str,
             f" {effect_value:.3g}" if effect_value is not None and np.isfinite(effect_value) else "")  # fmt: skip
     if not np.isfinite(detectable):
         return detectable, needed, f"{n} {unit}{per}: too few for a power statement"
-    need = f"{needed:g} {unit}{per}" if np.isfinite(needed) else "an undefined number of units"
+    if not np.isfinite(needed):
+        need = "an undefined number of units"
+    elif needed > IMPRACTICAL:  # a margin far below the spread between units
+        need = f"{needed:,.0f} {unit}{per}, beyond any practical study"
+    else:
+        need = f"{needed:g} {unit}{per}"
     text = (f"with {' vs '.join(str(k) for k in n)} {unit} this design detects {what} "
             f"{detectable:.3g} with power {POWER:g}; {effect} would need {need}")  # fmt: skip
     return detectable, needed, text

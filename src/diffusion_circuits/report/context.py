@@ -15,19 +15,24 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from diffusion_circuits.layout import DATASETS
 from diffusion_circuits.report.verdict import Measurement
 from diffusion_circuits.stats.compare import ALPHA
-from diffusion_circuits.stats.hierarchical import (
-    HIERARCHICAL,
-    hierarchical_bootstrap_ci,
-    hierarchical_mean_ci,
-    ratio,
-)
 from diffusion_circuits.stats.study import ALL_SEEDS, StudyInputs
 
-__all__ = ["ReportInputs", "for_seed", "inference_rows", "point", "ratio_of_means", "unit_of"]
+__all__ = [
+    "IMAGE_CI",
+    "NO_SPREAD",
+    "ReportInputs",
+    "for_seed",
+    "inference_rows",
+    "point",
+    "ratio_of_means",
+    "unit_of",
+]
 
 IMAGE_CI = "percentile bootstrap over images"
+NO_SPREAD = "no spread: the same value in every unit (zero-width interval)"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class ReportInputs:
     attention_width: list[int]
     num_train_timesteps: int
     n_parameters: int
+    global_threshold: float  # analyze.global_threshold: the null of a 'global' head
     seed: int = 0
     n_resamples: int = 2000
     confidence: float = 0.95
@@ -102,45 +108,24 @@ def inference_rows(ctx: ReportInputs, family: str, metric: str | None = None,
     return rows
 
 
-def _per_seed(frame: pd.DataFrame, lower: str | None) -> list[np.ndarray]:
-    """Per-seed arrays of values, averaged per ``lower`` unit (e.g. image) first."""
-    if "seed" not in frame.columns:
-        raise KeyError("seed column (needed for seed-level inference)")
-    out = []
-    for _, part in frame.groupby("seed"):
-        values = part.groupby(lower)["value"].mean() if lower else part["value"]
-        values = values.to_numpy(dtype=float)
-        if np.isfinite(values).any():
-            out.append(values[np.isfinite(values)])
-    return out
-
-
 def point(ctx: ReportInputs, frame: pd.DataFrame, *, scale: float = 1.0,
           lower: str | None = "image_id") -> Measurement:  # fmt: skip
-    """Mean of ``value`` with a CI over the context's unit.
+    """Mean of ``value`` at the image unit (a claim about one model, or one seed in scope).
 
-    Seed unit: mean of per-seed means, hierarchical bootstrap (seeds, then ``lower``
-    units). Image unit: values averaged per ``lower`` unit (over seeds' models), then
-    a percentile bootstrap over those units (scipy).
+    Values averaged per ``lower`` unit (over the seeds' models), then a percentile
+    bootstrap over those units (scipy). The seed unit is
+    :func:`diffusion_circuits.report.intervals.point`'s.
     """
     lower = lower if lower in frame.columns else None
-    if unit_of(ctx) == "seed":
-        seeds = _per_seed(frame, lower)
-        if not seeds:
-            return Measurement(np.nan, comparable=False, reason="no measurement")
-        if np.ptp(np.concatenate(seeds)) == 0:  # no variation: no CI to speak of
-            return Measurement(float(seeds[0][0]) * scale, unit="seed")
-        est, low, high = hierarchical_mean_ci(seeds, n_resamples=ctx.n_resamples, seed=ctx.seed,
-                                              confidence=ctx.confidence)  # fmt: skip
-        return Measurement(est * scale, low * scale, high * scale, unit="seed",
-                           ci_method=HIERARCHICAL)  # fmt: skip
     values = frame.groupby(lower)["value"].mean() if lower else frame["value"]
     values = values.to_numpy(dtype=float)
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return Measurement(np.nan, comparable=False, reason="no measurement")
     estimate = float(values.mean()) * scale
-    if len(values) < 3 or np.ptp(values) == 0:
+    if np.ptp(values) == 0:  # every image the same: a zero-width interval
+        return Measurement(estimate, estimate, estimate, unit="image", ci_method=NO_SPREAD)
+    if len(values) < 3:
         return Measurement(estimate, unit="image")
     result = stats.bootstrap((values,), np.mean, n_resamples=ctx.n_resamples, method="percentile",
                              confidence_level=ctx.confidence,
@@ -151,16 +136,10 @@ def point(ctx: ReportInputs, frame: pd.DataFrame, *, scale: float = 1.0,
 
 
 def ratio_of_means(ctx: ReportInputs, frame: pd.DataFrame) -> Measurement:
-    """natural / synthetic mean of ``value`` with a CI over the context's unit."""
-    parts = {d: frame[frame["dataset"] == d] for d in ("synthetic", "natural")}
-    if unit_of(ctx) == "seed":
-        a, b = (_per_seed(parts[d], "image_id") for d in ("synthetic", "natural"))
-        low, high = hierarchical_bootstrap_ci(a, b, statistic=ratio, n_resamples=ctx.n_resamples,
-                                              seed=ctx.seed, confidence=ctx.confidence)  # fmt: skip
-        value = np.mean([v.mean() for v in b]) / np.mean([v.mean() for v in a])
-        return Measurement(float(value), low, high, unit="seed", ci_method=HIERARCHICAL)
+    """natural / synthetic mean of ``value`` at the image unit (percentile bootstrap)."""
+    parts = {d: frame[frame["dataset"] == d] for d in DATASETS}
     a, b = (parts[d].groupby("image_id")["value"].mean().dropna().to_numpy()
-            for d in ("synthetic", "natural"))  # fmt: skip
+            for d in DATASETS)  # fmt: skip
     result = stats.bootstrap((a, b), lambda x, y, axis: y.mean(axis) / x.mean(axis),
                              n_resamples=ctx.n_resamples, method="percentile", vectorized=True,
                              confidence_level=ctx.confidence,

@@ -12,13 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from diffusion_circuits.params import AnalyzeParams
 from diffusion_circuits.report.claims import Claim
 from diffusion_circuits.report.context import ReportInputs, unit_of
-from diffusion_circuits.report.intervals import SEED_T, point
+from diffusion_circuits.report.intervals import point
 from diffusion_circuits.report.verdict import Measurement
 from diffusion_circuits.stats.roles import corrected_roles
-from diffusion_circuits.stats.seed_level import t_interval
 from diffusion_circuits.stats.study import component_impacts
 
 __all__ = ["ASSIGNED_ROLES", "head_importance", "heads", "n_roles", "role_metric"]
@@ -27,15 +25,10 @@ __all__ = ["ASSIGNED_ROLES", "head_importance", "heads", "n_roles", "role_metric
 ASSIGNED_ROLES = ("edge", "texture", "semantic")
 
 
-def _threshold(ctx: ReportInputs) -> float:
-    # analyze.global_threshold; the report's inputs carry it once context.py has the field
-    return float(getattr(ctx, "global_threshold", AnalyzeParams().global_threshold))
-
-
 def all_heads(ctx: ReportInputs) -> pd.DataFrame:
     """Every head of the synthetic model(s) with its corrected role (``role_corrected``)."""
     roles = corrected_roles(ctx.study.head_roles, ctx.study.attention, alpha=ctx.alpha,
-                            global_threshold=_threshold(ctx))  # fmt: skip
+                            global_threshold=ctx.global_threshold)  # fmt: skip
     return roles[roles["dataset"] == "synthetic"] if "dataset" in roles.columns else roles
 
 
@@ -107,10 +100,8 @@ def n_roles(ctx: ReportInputs) -> Measurement:
     """Heads per synthetic model with a named role after the correction; t over seeds."""
     table = all_heads(ctx)
     named = table["role_corrected"].isin(ASSIGNED_ROLES) | table["semantic_corrected"]
-    per_model = named.groupby(table["seed"]).sum() if "seed" in table.columns else pd.Series([named.sum()])  # fmt: skip
-    values = per_model.to_numpy(dtype=float)
-    if unit_of(ctx) != "seed" or np.ptp(values) == 0:
-        return Measurement(float(values.mean()), unit=unit_of(ctx), n_units=(len(values),))
-    row = t_interval(values, ctx.confidence)
-    return Measurement(row["estimate"], row["ci_low"], row["ci_high"], unit="seed",
-                       ci_method=SEED_T, se=row["se"], df=row["df"], n_units=(row["n"],))  # fmt: skip
+    seeds = table["seed"] if "seed" in table.columns else pd.Series(0, index=table.index)
+    per_model = named.groupby(seeds).sum().rename("value").rename_axis("seed").reset_index()
+    if unit_of(ctx) != "seed":  # one model: a count, no sampling interval at this unit
+        return Measurement(float(per_model["value"].mean()), unit=unit_of(ctx), n_units=(1,))
+    return point(ctx, per_model.astype({"value": float}))

@@ -9,9 +9,11 @@ import pandas as pd
 from diffusers import UNet2DModel
 from diffusers.models.attention_processor import Attention
 
+from diffusion_circuits import layout
+from diffusion_circuits.layout import DATASETS
 from diffusion_circuits.params import Params
 from diffusion_circuits.report.context import ReportInputs
-from diffusion_circuits.stats.loading import DATASETS, load_study_inputs
+from diffusion_circuits.stats.loading import load_study_inputs
 
 __all__ = ["distinct_sources", "load_report_inputs", "report_header"]
 
@@ -38,22 +40,24 @@ def distinct_sources(metrics: dict, attributes: Path) -> int | None:
 def load_report_inputs(root: str | Path, params: Params, metrics: str | Path = "metrics") -> ReportInputs:  # fmt: skip
     root, metrics = Path(root), Path(metrics)
     seed = params.train.seeds[0]
-    unet = UNet2DModel.from_pretrained(root / f"models/synthetic-seed{seed}/unet")
+    unet = UNet2DModel.from_pretrained(layout.model_dir("synthetic", seed, root) / "unet")
     attention = [m for m in unet.modules() if isinstance(m, Attention)]
-    stage = {"synthetic": _json(metrics / "generate_synthetic.json"),
-             "natural": _json(metrics / "prepare_natural.json")}  # fmt: skip
-    cache = {d: _json(metrics / f"cache/{d}-seed{seed}.json") for d in DATASETS}
-    inference = pd.read_parquet(root / "stats/inference.parquet")
+    stage = {"synthetic": _json(layout.stage_metrics("generate_synthetic", root=metrics)),
+             "natural": _json(layout.stage_metrics("prepare_natural", root=metrics))}  # fmt: skip
+    cache = {d: _json(layout.stage_metrics("cache", layout.model_name(d, seed), metrics))
+             for d in DATASETS}  # fmt: skip
+    inference = pd.read_parquet(layout.stats_dir(root) / "inference.parquet")
+    cross = layout.cross_dataset_dir(root)
     return ReportInputs(
         study=load_study_inputs(root, params.train.seeds),
         inference=inference,
-        cross_summary=pd.read_parquet(root / "cross_dataset/summary.parquet"),
-        cka=pd.read_parquet(root / "cross_dataset/cka.parquet"),
-        cka_summary=pd.read_parquet(root / "cross_dataset/cka_summary.parquet"),
-        robustness=pd.read_parquet(root / "cross_dataset/robustness.parquet"),
+        cross_summary=pd.read_parquet(cross / "summary.parquet"),
+        cka=pd.read_parquet(cross / "cka.parquet"),
+        cka_summary=pd.read_parquet(cross / "cka_summary.parquet"),
+        robustness=pd.read_parquet(cross / "robustness.parquet"),
         n_images={d: int(stage[d]["n_images"]) for d in DATASETS},
         n_distinct={
-            d: distinct_sources(stage[d], root / d / "attributes.parquet") for d in DATASETS
+            d: distinct_sources(stage[d], layout.attributes_file(d, root)) for d in DATASETS
         },  # fmt: skip
         n_probe={d: int(cache[d]["n_images"]) for d in DATASETS},
         n_probe_distinct={d: cache[d].get("n_distinct_sources") for d in DATASETS},
@@ -61,6 +65,7 @@ def load_report_inputs(root: str | Path, params: Params, metrics: str | Path = "
         attention_width=[m.inner_dim for m in attention],
         num_train_timesteps=params.scheduler.num_train_timesteps,
         n_parameters=sum(p.numel() for p in unet.parameters()),
+        global_threshold=params.analyze.global_threshold,
         seed=params.stats.seed,
         n_resamples=params.stats.n_resamples,
         confidence=params.stats.confidence,
@@ -74,7 +79,7 @@ def _per_seed(metrics: Path, stage: str, seeds, describe) -> str:
     for dataset in DATASETS:
         values = []
         for seed in seeds:
-            path = metrics / stage / f"{dataset}-seed{seed}.json"
+            path = layout.stage_metrics(stage, layout.model_name(dataset, seed), metrics)
             values.append(f"seed {seed} {describe(_json(path)) if path.is_file() else 'not run'}")
         parts.append(f"{dataset}: " + ", ".join(values))
     return "; ".join(parts)
@@ -129,7 +134,7 @@ def _attention_share(analyze: dict) -> str:
 
 
 def _seed_swap(metrics: Path) -> str:
-    path = metrics / "cross_dataset.json"
+    path = layout.stage_metrics("cross_dataset", root=metrics)
     swap = _json(path).get("seed_swap_median_distance", {}) if path.is_file() else {}
     values = [f"{dataset} {swap[f'{dataset}.rms_distance']:.3f}" for dataset in DATASETS
               if f"{dataset}.rms_distance" in swap]  # fmt: skip
@@ -166,8 +171,9 @@ def model_quality(params: Params, metrics: str | Path = "metrics") -> dict[str, 
 def report_header(params: Params, ctx: ReportInputs, commit: str, versions: str,
                   metrics: str | Path = "metrics") -> dict[str, str]:  # fmt: skip
     metrics = Path(metrics)
-    natural = _json(metrics / "prepare_natural.json")
-    selection = {d: _json(metrics / f"cache/{d}-seed{params.train.seeds[0]}.json")
+    natural = _json(layout.stage_metrics("prepare_natural", root=metrics))
+    first = params.train.seeds[0]
+    selection = {d: _json(layout.stage_metrics("cache", layout.model_name(d, first), metrics))
                  for d in DATASETS}  # fmt: skip
     source = (
         "LFW stand-in (100 real face crops shipped with scikit-image, augmented; CelebA not "

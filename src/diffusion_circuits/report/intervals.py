@@ -1,10 +1,13 @@
 """Means, ratios and ranks with intervals over the context's unit, and their design.
 
-Seed unit (two or more seeds in scope): one mean per trained model, then Student t
-(a mean), Fieller at the Welch df (a ratio); the images of a model enter through its
-mean. Image unit (a claim about one model, or one seed in scope): the image bootstrap of
-``report/context.py``, labelled as such. Each :class:`Measurement` carries ``se``,
-``df`` and ``n_units`` so an inconclusive row can state what the design detects.
+Seed unit (two or more seeds in scope): the crossed seeds x images model of
+:mod:`~diffusion_circuits.stats.seed_level` (the same probe images serve every seed:
+seed and image random effects, Satterthwaite df) for a mean, and Fieller on two such
+means for a ratio; rows without an image column (per-head values, one value per model)
+use Student t on the per-seed means. Image unit (a claim about one model, or one seed in
+scope): the image bootstrap of ``report/context.py``, labelled as such. Each
+:class:`Measurement` carries ``se``, ``df`` and ``n_units`` so an inconclusive row can
+state what the design detects.
 """
 
 from __future__ import annotations
@@ -18,12 +21,23 @@ from scipy import stats
 from diffusion_circuits.report import context
 from diffusion_circuits.report.context import ReportInputs, unit_of
 from diffusion_circuits.report.verdict import Measurement
-from diffusion_circuits.stats.seed_level import fieller_interval, t_interval
+from diffusion_circuits.stats.seed_level import crossed_mean, crossed_ratio, crossed_table
 
-__all__ = ["RANK_CI", "SEED_RATIO", "SEED_T", "point", "rank_interval", "ratio_of_means", "se_of"]
+__all__ = [
+    "RANK_CI",
+    "SEED_CROSSED",
+    "SEED_RATIO",
+    "SEED_T",
+    "seed_table",
+    "point",
+    "rank_interval",
+    "ratio_of_means",
+    "se_of",
+]
 
 SEED_T = "t interval on per-seed means (seed = unit)"
-SEED_RATIO = "Fieller interval on per-seed means, Welch df (seed = unit)"
+SEED_CROSSED = "crossed seeds x images interval (seed and image random effects; seed = unit)"
+SEED_RATIO = "Fieller interval on crossed seeds x images means, Satterthwaite df (seed = unit)"
 RANK_CI = "rank interval: percentile bootstrap over images (one model: images averaged over seeds)"
 
 
@@ -34,13 +48,14 @@ def se_of(low: float, high: float, df: float, confidence: float = 0.95) -> float
     return float((high - low) / (2 * stats.t.ppf((1 + confidence) / 2, df)))
 
 
-def seed_means(frame: pd.DataFrame, lower: str | None = "image_id") -> pd.Series:
-    """Mean ``value`` per seed (averaged per ``lower`` unit first); finite only."""
+def seed_table(frame: pd.DataFrame, lower: str | None = "image_id") -> np.ndarray:
+    """Seeds x ``lower`` units table of ``value`` (crossed), or one column of seed means."""
     if "seed" not in frame.columns:
         raise KeyError("seed column (needed for seed-level inference)")
-    values = frame.groupby(["seed", lower])["value"].mean() if lower in frame.columns else frame.set_index("seed")["value"]  # fmt: skip
-    means = values.groupby(level="seed").mean()
-    return means[np.isfinite(means)]
+    frame = frame[np.isfinite(frame["value"])]
+    if lower in frame.columns:
+        return crossed_table(frame, "seed", lower)
+    return frame.groupby("seed")["value"].mean().sort_index().to_numpy(dtype=float)[:, None]
 
 
 def _with_images(m: Measurement, frame: pd.DataFrame, ctx: ReportInputs) -> Measurement:
@@ -49,37 +64,45 @@ def _with_images(m: Measurement, frame: pd.DataFrame, ctx: ReportInputs) -> Meas
                                se=se_of(m.ci_low, m.ci_high, n - 1, ctx.confidence))  # fmt: skip
 
 
+def _seed_method(table: np.ndarray) -> str:
+    return SEED_CROSSED if table.shape[1] > 1 else SEED_T
+
+
 def point(ctx: ReportInputs, frame: pd.DataFrame, *, scale: float = 1.0) -> Measurement:
-    """Mean of ``value`` with a CI over the context's unit (t over seeds, or images)."""
+    """Mean of ``value`` with a CI over the context's unit (crossed seeds x images, or images).
+
+    Fewer than two seeds with values at the seed unit: the value without a CI (the
+    verdict is then inconclusive); values identical in every seed and image: a
+    zero-width interval.
+    """
     if unit_of(ctx) != "seed":
         return _with_images(context.point(ctx, frame, scale=scale), frame, ctx)
-    means = seed_means(frame)
-    if means.empty:
+    table = seed_table(frame)
+    if table.size == 0:
         return Measurement(np.nan, comparable=False, reason="no measurement")
-    if np.ptp(means.to_numpy()) == 0:  # no variation between models: no CI to speak of
-        return Measurement(float(means.iloc[0]) * scale, unit="seed", n_units=(len(means),))
-    row = t_interval(means.to_numpy(), ctx.confidence)
+    if table.shape[0] < 2:
+        return Measurement(float(table.mean()) * scale, unit="seed", n_units=(1,),
+                           reason="values from one seed only: no seed-level interval")  # fmt: skip
+    row = crossed_mean(table, ctx.confidence)
+    method = context.NO_SPREAD if row["se"] == 0 else _seed_method(table)
     return Measurement(row["estimate"] * scale, row["ci_low"] * scale, row["ci_high"] * scale,
-                       unit="seed", ci_method=SEED_T, se=row["se"] * scale, df=row["df"],
-                       n_units=(row["n"],))  # fmt: skip
+                       unit="seed", ci_method=method if np.isfinite(row["ci_low"]) else "",
+                       se=row["se"] * scale, df=row["df"], n_units=(row["n"],))  # fmt: skip
 
 
 def ratio_of_means(ctx: ReportInputs, frame: pd.DataFrame) -> Measurement:
-    """natural / synthetic mean of ``value``: Fieller over seeds, or the image bootstrap."""
+    """natural / synthetic mean of ``value``: Fieller on crossed means, or the image bootstrap."""
     parts = {d: frame[frame["dataset"] == d] for d in ("synthetic", "natural")}
     if unit_of(ctx) != "seed":
         m = context.ratio_of_means(ctx, frame)
         n = tuple(int(p["image_id"].nunique()) for p in parts.values())
         df = float(sum(n) - 2)
         return dataclasses.replace(m, df=df, n_units=n, se=se_of(m.ci_low, m.ci_high, df, ctx.confidence))  # fmt: skip
-    a, b = (seed_means(parts[d]).to_numpy() for d in ("synthetic", "natural"))
-    row = fieller_interval(a, b, ctx.confidence)
-    # delta-method SE of the ratio, for the power statement only
-    se = row["estimate"] * np.sqrt(a.var(ddof=1) / len(a) / a.mean() ** 2
-                                   + b.var(ddof=1) / len(b) / b.mean() ** 2)  # fmt: skip
+    a, b = (seed_table(parts[d]) for d in ("synthetic", "natural"))
+    row = crossed_ratio(a, b, ctx.confidence)
     return Measurement(row["estimate"], row["ci_low"], row["ci_high"], unit="seed",
-                       ci_method=SEED_RATIO, se=float(se), df=row["df"],
-                       n_units=(len(a), len(b)))  # fmt: skip
+                       ci_method=SEED_RATIO, se=row["se"], df=row["df"],
+                       n_units=(row["n_a"], row["n_b"]))  # fmt: skip
 
 
 def rank_interval(

@@ -220,16 +220,27 @@ def _ife_order(ctx: ReportInputs, claim: Claim) -> Measurement:
     return _rank(ctx, per_image, claim.target)
 
 
+def _extreme(ctx: ReportInputs, rows: pd.DataFrame, items: list[str], claim: Claim,
+             scale: float = 1.0) -> Measurement:  # fmt: skip
+    """The smallest / largest item mean of each model, with a CI over the context's unit.
+
+    A range end ("from 23.5% to 153.8%") is a property of one model: per seed, the extreme
+    over ``items`` of the item means; at the seed unit, t over those per-seed extremes.
+    """
+    means = rows.groupby(["seed", *items])["value"].mean()
+    by_seed = means.groupby(level="seed")
+    extremes = by_seed.min() if claim.statistic == "range_low" else by_seed.max()
+    return point(ctx, extremes.rename("value").reset_index(), scale=scale)
+
+
 def _impact_range(ctx: ReportInputs, claim: Claim) -> Measurement:
-    means = _layer_rows(ctx, claim, "impact").groupby("target")["value"].mean() * 100
-    return Measurement(means.min() if claim.statistic == "range_low" else means.max())
+    return _extreme(ctx, _layer_rows(ctx, claim, "impact"), ["target"], claim, scale=100.0)
 
 
 def _entropy_range(ctx: ReportInputs, claim: Claim) -> Measurement:
     attention = ctx.study.attention
     rows = attention[(attention["metric"] == "entropy") & (attention["dataset"] == "synthetic")]
-    per_head = rows.groupby(["seed", "hook", "head"])["value"].mean()
-    return Measurement(per_head.min() if claim.statistic == "range_low" else per_head.max())
+    return _extreme(ctx, rows, ["hook", "head"], claim)
 
 
 def _effect_size_range(ctx: ReportInputs) -> Measurement:

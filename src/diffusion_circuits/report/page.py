@@ -1,10 +1,14 @@
 """The replication report as one self-contained HTML page (Jinja2, figures inlined).
 
 The page opens offline from a single file: styles are inline, figures are base64 PNG
-``data:`` URIs and nothing is fetched. It reads top-down as a person would: headline
-findings first (the verdict counts, the summary and the paper's abstract-level claims),
-then the figures and tables that back them, every claim with its verdict, and where the
-data came from. Each verdict links to the figure or table that shows the measurement.
+``data:`` URIs and nothing is fetched. It reads top-down as a person would: one sentence
+with the verdict counts first, then the findings that matter most as a list, what changed,
+the paper's abstract-level claims, then the figures and tables that back them, every
+claim with its verdict, and where the data came from. Each verdict links to the figure or
+table that shows the measurement. Everything on it is built from structured data (the
+claims table, figure files, table frames): Markdown is rendered only for single notes and
+captions, so no ``###`` or ``|---|`` reaches the reader. Tables longer than
+:data:`LONG_TABLE_ROWS` rows fold into ``<details>``; wide ones scroll inside their box.
 """
 
 from __future__ import annotations
@@ -21,17 +25,25 @@ import jinja2
 import markupsafe
 import pandas as pd
 
-__all__ = ["render_page", "figures_in"]
+from diffusion_circuits.report.build import CLAIM_COLUMNS
+from diffusion_circuits.report.headline import VERDICT_GROUPS, verdict_sentence
+from diffusion_circuits.report.summary import (
+    FINDING_ORDER,
+    changed_verdicts,
+    seed_dependent,
+    shared_test_lines,
+    top_findings,
+)
 
-# Verdict -> CSS class; any other verdict string is shown neutrally.
+__all__ = ["LONG_TABLE_ROWS", "render_page", "figures_in"]
+
+# Verdict -> CSS class: agreement green, evidence against red, the rest grey.
 VERDICT_CLASSES = {
-    "replicated": "ok",
-    "consistent": "ok",
-    "inconclusive": "na",
-    "opposite": "bad",
-    "contradicted": "bad",
-    "not comparable": "na",
+    **{v: "ok" for v in VERDICT_GROUPS["agree"]},
+    **{v: "bad" for v in VERDICT_GROUPS["against"]},
 }
+# A table with more rows than this is folded (<details>), so the page stays scannable.
+LONG_TABLE_ROWS = 12
 
 
 @functools.cache
@@ -138,7 +150,7 @@ def _claim_rows(claims: pd.DataFrame, anchors: set[str]) -> list[dict[str, Any]]
             "quantity": f"{row.get('quantity', '')} {scope}".strip(),
             "paper": paper.lstrip("="), "ours": _number(row.get("ours")),
             "ci": f"[{low}, {high}]" if low and high else "",
-            "verdict": verdict, "verdict_class": VERDICT_CLASSES.get(verdict, "other"),
+            "verdict": verdict, "verdict_class": VERDICT_CLASSES.get(verdict, "na"),
             "evidence": _evidence(row, anchors), "note": row.get("reason") or "",
             "headline": bool(row.get("headline", str(row.get("location", "")).startswith("Abstract"))),
         })  # fmt: skip
@@ -161,17 +173,60 @@ def _figure(name: str, entry: Any) -> dict[str, str]:
     return {"id": name, "heading": heading, "caption": caption, "src": f"data:image/png;base64,{data}"}  # fmt: skip
 
 
+def _rows(table: pd.DataFrame) -> list[list[str]]:
+    return [[_number(v) for v in row] for row in table.itertuples(index=False)]
+
+
 def _table(name: str, table: pd.DataFrame | str) -> dict[str, Any]:
     heading = _heading(name)
-    if isinstance(table, str):
-        return {"id": name, "heading": heading, "text": table, "columns": [], "rows": []}
+    if isinstance(table, str):  # preformatted Markdown (e.g. a table file): rendered as is
+        return {"id": name, "heading": heading, "text": table, "columns": [], "rows": [],
+                "long": table.count("\n") > LONG_TABLE_ROWS}  # fmt: skip
+    return {"id": name, "heading": heading, "text": None,
+            "columns": [str(c) for c in table.columns], "rows": _rows(table),
+            "long": len(table) > LONG_TABLE_ROWS}  # fmt: skip
+
+
+def _counts_sentence(verdicts: pd.Series, what: str) -> str:
+    counts = verdicts.value_counts()
+    order = [v for v in FINDING_ORDER if v in counts] + [
+        v for v in counts.index if v not in FINDING_ORDER
+    ]
+    return f"{len(verdicts)} {what}: " + ", ".join(f"{counts[v]} {v}" for v in order) + "."
+
+
+def _summary_sections(claims: pd.DataFrame, previous: pd.DataFrame | None) -> dict[str, Any]:
+    """The summary of ``reports/replication.md``, as data for the template (no Markdown).
+
+    Needs the full claims table (:data:`CLAIM_COLUMNS`, ``verdict_seed*``); a reduced
+    table gets the verdict sentence and counts only.
+    """
+    if not set(CLAIM_COLUMNS) <= set(claims.columns):
+        return {}
+    changed = changed_verdicts(claims, previous)
+    if previous is None:
+        changed_text = "None: no previous committed claims table."
+    elif changed.empty:
+        changed_text = "None: every verdict equals the last committed report's."
+    else:
+        changed_text = f"{len(changed)} claim{'s' if len(changed) > 1 else ''} changed verdict:"
+    dependent = seed_dependent(claims)
+    seeds = [c for c in claims.columns if c.startswith("verdict_seed")]
     return {
-        "id": name,
-        "heading": heading,
-        "text": None,
-        "columns": [str(c) for c in table.columns],
-        "rows": [[_number(v) for v in row] for row in table.itertuples(index=False)],
-    }
+        "distinct": _counts_sentence(
+            claims.loc[claims["same_as"].isna(), "verdict"],
+            "distinct assertions (a claim repeated by the paper, or making the same "
+            "assertion about the same test, counts once)"),
+        "findings": top_findings(claims),
+        "changed_text": changed_text,
+        "changed": {"columns": ["claim", "before", "after"], "rows": _rows(changed),
+                    "long": len(changed) > LONG_TABLE_ROWS},
+        "shared_tests": shared_test_lines(claims),
+        "seeds_text": f"Verdicts recomputed on each seed's pair of models alone ({len(seeds)} "
+                      f"seed(s), image unit): {len(dependent)} claims change verdict with the seed.",
+        "seed_dependent": {"columns": ["claim", "verdict", *seeds], "rows": _rows(dependent),
+                           "long": len(dependent) > LONG_TABLE_ROWS},
+    }  # fmt: skip
 
 
 def _environment() -> jinja2.Environment:
@@ -189,11 +244,12 @@ def _environment() -> jinja2.Environment:
 
 def render_page(
     claims: pd.DataFrame,
-    summary: str | Mapping[str, str],
+    summary: str | Mapping[str, str] | None,
     figures: Mapping[str, tuple[str | Path, str] | Mapping[str, Any]],
     tables: Mapping[str, pd.DataFrame | str],
     provenance: Mapping[str, str],
     title: str = "Replication report",
+    previous: pd.DataFrame | None = None,
 ) -> str:
     """Render the replication report as one self-contained HTML page.
 
@@ -206,9 +262,11 @@ def render_page(
         ``ci_high``, ``verdict``, ``reason``; optional ``evidence`` (the figure or table
         name that shows the claim) and ``headline`` (bool; by default the claims of the
         paper's abstract). Missing optional columns are fine.
-    summary : str or mapping
-        The headline text as Markdown (rendered by markdown-it-py, raw HTML escaped), or
-        label -> finding (each a line of Markdown).
+    summary : str, mapping or None
+        None (the pipeline's page): the summary is built from ``claims`` itself (the
+        findings that matter most as a list, changed verdicts, shared tests, seed
+        robustness). Otherwise extra headline text: Markdown (rendered by markdown-it-py,
+        raw HTML escaped), or label -> finding (each a line of Markdown).
     figures : mapping
         Figure name (its anchor, e.g. ``figure3_dataset_comparison``) -> ``(png_path,
         caption)`` or ``{"path": ..., "caption": ...}``; :func:`figures_in` reads a folder.
@@ -219,6 +277,8 @@ def render_page(
         Label -> value: data sources, sizes, packages, commit.
     title : str
         Page title.
+    previous : pd.DataFrame, optional
+        The last committed claims table, for "verdicts changed since" (``summary=None``).
 
     Returns
     -------
@@ -232,19 +292,27 @@ def render_page(
     table_items = [_table(name, table) for name, table in tables.items()]
     anchors = {f["id"] for f in figure_items} | {t["id"] for t in table_items} | {"provenance"}
     rows = _claim_rows(claims, anchors)
-    counts = pd.Series([r["verdict"] for r in rows], dtype=object).value_counts()
-    if isinstance(summary, str):
-        summary_text, findings = summary, {}
+    verdicts = pd.Series([r["verdict"] for r in rows], dtype=object)
+    # agreement, evidence against, absence of evidence, then what could not be tested
+    grouped = [v for members in VERDICT_GROUPS.values() for v in members]
+    counts = verdicts.value_counts()
+    counts = counts.reindex(sorted(counts.index, key=lambda v: (grouped + [v]).index(v)))
+    if summary is None:
+        summary_text, findings, sections = "", {}, _summary_sections(claims, previous)
+    elif isinstance(summary, str):
+        summary_text, findings, sections = summary, {}, {}
     else:
-        summary_text, findings = "", dict(summary)
+        summary_text, findings, sections = "", dict(summary), {}
     return (
         _environment()
         .get_template("replication.html.j2")
         .render(
             title=title,
+            verdict_sentence=verdict_sentence(verdicts),
+            sections=sections,
             summary=summary_text,
             findings=findings,
-            counts=[(v, int(n), VERDICT_CLASSES.get(v, "other")) for v, n in counts.items()],
+            counts=[(v, int(n), VERDICT_CLASSES.get(v, "na")) for v, n in counts.items()],
             n_claims=len(rows),
             headline=[r for r in rows if r["headline"]],
             claims=rows,

@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from diffusion_circuits.report.context import ReportInputs, unit_of
+from diffusion_circuits.report.context import NO_SPREAD, ReportInputs, unit_of
 from diffusion_circuits.report.verdict import Measurement
 from diffusion_circuits.stats.seed_level import t_interval
 from diffusion_circuits.stats.study import all_components
@@ -52,8 +52,9 @@ def per_seed_mean(ctx: ReportInputs, values: pd.Series, *, scale: float = 100.0,
         return Measurement(np.nan, comparable=False, reason="no measurement")
     estimate = float(values.mean()) * scale
     if unit_of(ctx) == "seed":
-        if np.ptp(values.to_numpy()) == 0:
-            return Measurement(estimate, unit="seed", n_units=(len(values),))
+        if np.ptp(values.to_numpy()) == 0:  # the same in every seed: zero-width interval
+            return Measurement(estimate, estimate, estimate, unit="seed", ci_method=NO_SPREAD,
+                               n_units=(len(values),))  # fmt: skip
         row = t_interval(values.to_numpy(), ctx.confidence)
         return Measurement(estimate, row["ci_low"] * scale, row["ci_high"] * scale, unit="seed",
                            ci_method=SEED_CI, se=row["se"] * scale, df=row["df"],

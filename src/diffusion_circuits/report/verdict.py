@@ -93,15 +93,17 @@ def rule_text(alpha: float = ALPHA) -> str:
         "significant in the other direction, inconclusive otherwise. Point values have a margin "
         "of practical equivalence (paper_claims.yaml: the paper's own ±, one point of R^2, ...): "
         "'consistent' when our CI lies within the margin around the paper's value, "
-        "'contradicted' when it lies wholly outside it, inconclusive otherwise (without a CI, "
-        "the value itself). Effect sizes are point values whose margin is the Cohen band of the "
+        "'contradicted' when it lies wholly outside it, inconclusive otherwise; a value without "
+        "a CI decides nothing and is inconclusive whatever the claim's kind. Effect sizes are "
+        "point values whose margin is the Cohen band of the "
         "paper's label, signed by the paper's direction; ranks are consistent when our rank "
         "interval is the paper's rank alone, contradicted when it excludes it; bounds are "
         "replicated / contradicted / inconclusive by the CI against the bound. Every "
         "inconclusive row states the smallest effect the design detects with power 0.8 and "
         "the units (seeds, images) the paper's effect would need. Claims about a dataset or a "
-        "model family use the training seed as the unit (t / Welch intervals on per-seed "
-        "means, CI and p from the same model) and with one seed are 'not testable: one model "
+        "model family use the training seed as the unit (the same probe images serve every "
+        "seed, so intervals come from a crossed seeds x images random-effects model, CI and p "
+        "from the same model) and with one seed are 'not testable: one model "
         "per dataset'. Design inputs are 'not comparable (design input)'; quantities whose "
         "scale differs across implementations are 'not comparable' with the reason."
     )
@@ -255,23 +257,29 @@ def _effect_size(claim: Claim, ours: Measurement) -> tuple[str, str]:
     return result, f"CI of d {words[result]} the paper's Cohen band [{band[0]:g}, {band[1]:g}]"
 
 
+def _no_ci(ours: Measurement) -> str:
+    """Why a value without an interval decides nothing, with the value itself."""
+    why = ours.reason or "no CI at this unit"
+    return f"{why}; the value {ours.value:.4g} alone decides nothing"
+
+
 def _bound(claim: Claim, ours: Measurement) -> tuple[str, str]:
-    low, high = (ours.ci_low, ours.ci_high) if _valid_ci(ours) else (ours.value, ours.value)
+    if not _valid_ci(ours):
+        return INCONCLUSIVE, _no_ci(ours)
+    low, high = ours.ci_low, ours.ci_high
     above = claim.comparator == ">"
     holds, fails = (low > claim.value, high < claim.value) if above else (high < claim.value, low > claim.value)  # fmt: skip
-    what = "CI" if _valid_ci(ours) else "value (no CI)"
     if holds:
-        return REPLICATED, f"{what} {claim.comparator} {claim.value:g}"
+        return REPLICATED, f"CI {claim.comparator} {claim.value:g}"
     if fails:
-        return CONTRADICTED, f"{what} on the wrong side of {claim.value:g}"
+        return CONTRADICTED, f"CI on the wrong side of {claim.value:g}"
     return INCONCLUSIVE, f"CI contains the bound {claim.value:g}"
 
 
 def _rank(claim: Claim, ours: Measurement) -> tuple[str, str]:
     paper = round(claim.value)
     if not _valid_ci(ours):
-        equal = round(ours.value) == paper
-        return (CONSISTENT if equal else CONTRADICTED), "ranks compared (no rank interval)"
+        return INCONCLUSIVE, _no_ci(ours)
     low, high = round(ours.ci_low), round(ours.ci_high)
     if low == high == paper:
         return CONSISTENT, f"rank interval [{low}, {high}] is the paper's rank {paper}"
@@ -291,9 +299,8 @@ def _point(claim: Claim, ours: Measurement) -> tuple[str, str]:
         words = {CONSISTENT: "inside", CONTRADICTED: "wholly outside",
                  INCONCLUSIVE: "across an edge of"}  # fmt: skip
         return result, f"CI {words[result]} {paper:g} ± {claim.margin:g}{signed}"
-    result = CONSISTENT if band[0] <= ours.value <= band[1] else CONTRADICTED
-    where = "within" if result == CONSISTENT else "outside"
-    return result, f"no CI at this unit; value {where} {paper:g} ± {claim.margin:g}{signed}"
+    where = "within" if band[0] <= ours.value <= band[1] else "outside"
+    return INCONCLUSIVE, f"{_no_ci(ours)} (it lies {where} {paper:g} ± {claim.margin:g}{signed})"
 
 
 def verdict(claim: Claim, ours: Measurement, *, alpha: float = ALPHA) -> tuple[str, str, str]:

@@ -10,7 +10,6 @@ from diffusion_circuits.stats.compare import (
 from diffusion_circuits.stats.corrections import adjust_family
 from diffusion_circuits.stats.hierarchical import (
     compare_by_unit,
-    hierarchical_bootstrap_ci,
     seed_level_comparison,
 )
 from diffusion_circuits.stats.tables import (
@@ -29,7 +28,6 @@ __all__ = [
     "compare_by_unit",
     "compare_datasets",
     "compare_groups",
-    "hierarchical_bootstrap_ci",
     "seed_level_comparison",
     "table1_circuit_complexity",
     "table2_head_specialisation",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["ACCURACY_METRICS", "accuracy_table"]
+from diffusion_circuits.layout import DATASETS
+from diffusion_circuits.stats.compare import bootstrap_ci
+
+__all__ = ["ACCURACY_METRICS", "accuracy_table", "margin_intervals"]
 
 # metric -> column: the model, the two no-learning predictors, model minus the better one.
 ACCURACY_METRICS = {
@@ -53,7 +57,7 @@ def accuracy_table(accuracy: pd.DataFrame, *, unit: str = "image_id") -> pd.Data
     n = per_unit.xs("accuracy", level="metric").groupby(level=keys).size().rename("n")
     table = means.join(n).rename(columns=ACCURACY_METRICS).reset_index()
     columns = [*keys, "n", *[c for c in ACCURACY_METRICS.values() if c in table.columns]]
-    order = {"synthetic": 0, "natural": 1}
+    order = {dataset: rank for rank, dataset in enumerate(DATASETS)}
     table = table.sort_values(keys, key=lambda s: s.map(order) if s.name == "dataset" else s)
     table = table[columns].reset_index(drop=True)
     table.columns.name = None
@@ -62,3 +66,20 @@ def accuracy_table(accuracy: pd.DataFrame, *, unit: str = "image_id") -> pd.Data
         "predictor: no-learning baselines; margin = model - the better baseline"
     )
     return table
+
+
+def margin_intervals(
+    accuracy: pd.DataFrame, *, n_resamples: int, seed: int, confidence: float
+) -> dict[str, list[float]]:
+    """``t<timestep> -> [low, high]``: BCa interval over images of one model's mean margin
+    over the better no-learning baseline (``accuracy_margin`` rows of its accuracy table).
+
+    Images are the unit of a claim about one model: the interval says whether a margin of
+    a few 1e-4 is above 0 or inside the spread of the evaluation set.
+    """
+    margins = accuracy[accuracy["metric"] == "accuracy_margin"].groupby("timestep")["value"]
+    ci = dict(n_resamples=n_resamples, seed=seed, confidence=confidence)
+    return {
+        f"t{t}": list(bootstrap_ci((values.to_numpy(),), np.mean, **ci)[:2])
+        for t, values in margins
+    }

@@ -1,39 +1,40 @@
-"""Seed-level inference: t / Welch intervals and tests on per-seed means.
+"""Seed-level inference for dataset comparisons on the crossed design.
 
-A claim about a dataset or a model family (synthetic vs natural) is about training runs,
-so its unit is the training seed: the images of one model are repeated measurements of
-that model, not independent replications; the CI and the p value come from the same
-t model on the per-seed means (:mod:`~diffusion_circuits.stats.seed_level`). The
-image-level result (see
+A claim about a dataset or a model family (synthetic vs natural) is about training runs
+and images, so its unit is the training seed: the images of one model are repeated
+measurements of that model, not independent replications. The same probe images serve
+every seed of a dataset (crossed), so the interval adds the image variance the seed
+means share (:func:`~diffusion_circuits.stats.seed_level.crossed_difference`); the CI and
+the p value come from the same model. The image-level result (see
 :func:`~diffusion_circuits.stats.compare.compare_datasets`) is kept beside it.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import pingouin as pg
 
 from diffusion_circuits.stats.compare import ALPHA, COLUMNS, compare_datasets, compare_groups
-from diffusion_circuits.stats.seed_level import fieller_interval, t_interval, welch_interval
+from diffusion_circuits.stats.seed_level import crossed_difference, crossed_table
 
 __all__ = [
     "BY_UNIT_COLUMNS",
-    "HIERARCHICAL",
+    "SEED_MEANS",
+    "SEED_UNIT",
     "NO_SEED_INFERENCE",
     "compare_by_unit",
     "difference",
-    "hierarchical_bootstrap_ci",
-    "hierarchical_mean_ci",
     "ratio",
     "seed_level_comparison",
 ]
 
 NO_SEED_INFERENCE = "one training seed per dataset: no seed-level inference exists"
-HIERARCHICAL = "t / Welch interval on per-seed means (seed = unit)"
+SEED_UNIT = "crossed seeds x images interval (seed and image random effects; seed = unit)"
+SEED_MEANS = "t / Welch interval on per-seed means (seed = unit)"
 # Columns added after COLUMNS by compare_by_unit.
 BY_UNIT_COLUMNS = ["unit", "n_seeds_a", "n_seeds_b", "d_for_power_80"]
 
@@ -54,69 +55,11 @@ def _clean(seeds: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [v[np.isfinite(v)] for v in values if np.isfinite(v).any()]
 
 
-def hierarchical_mean_ci(
-    seeds: Sequence[np.ndarray],
-    *,
-    n_resamples: int = 2000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> tuple[float, float, float]:
-    """``(estimate, low, high)`` for one group's mean: mean of per-seed means, t interval.
-
-    Two or more seeds: Student t on the per-seed means (the seed is the unit, df = S - 1;
-    :func:`~diffusion_circuits.stats.seed_level.t_interval`). One seed: t over that
-    model's images (a statement about one model). ``n_resamples`` and ``seed`` are kept
-    for callers written against the former bootstrap and are unused: the interval is exact
-    under normality and needs no resampling.
-
-    Examples
-    --------
-    >>> hierarchical_mean_ci([np.array([1.0, 1.0]), np.array([3.0])])[0]
-    2.0
-    """
-    del n_resamples, seed
-    seeds = _clean(seeds)
-    if not seeds:
-        raise ValueError("seed-level interval needs at least one seed with a finite value")
-    values = seeds[0] if len(seeds) == 1 else np.array([v.mean() for v in seeds])
-    row = t_interval(values, confidence)
-    return float(row["estimate"]), float(row["ci_low"]), float(row["ci_high"])
-
-
-def hierarchical_bootstrap_ci(
-    a_seeds: Sequence[np.ndarray],
-    b_seeds: Sequence[np.ndarray],
-    *,
-    statistic: Callable[[np.ndarray, np.ndarray], np.ndarray] = difference,
-    n_resamples: int = 2000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> tuple[float, float]:
-    """CI of ``statistic(mean_a, mean_b)`` on per-seed means: Welch or Fieller.
-
-    :func:`difference` gets Welch's interval, :func:`ratio` Fieller's at the Welch df, so
-    each interval excludes its null (0, 1) exactly when Welch's test is significant.
-    The name is kept for callers of the former hierarchical bootstrap, which under-covered
-    (over 3 seeds a percentile interval is about [min, max]); ``n_resamples`` and ``seed``
-    are unused.
-
-    Examples
-    --------
-    >>> a = [np.array([0.0]), np.array([1.0]), np.array([2.0])]
-    >>> b = [np.array([2.0]), np.array([3.0]), np.array([4.0])]
-    >>> tuple(round(x, 3) for x in hierarchical_bootstrap_ci(a, b))
-    (-0.267, 4.267)
-    """
-    del n_resamples, seed
-    means_a = [v.mean() for v in _clean(a_seeds)]
-    means_b = [v.mean() for v in _clean(b_seeds)]
-    if statistic is ratio:
-        row = fieller_interval(means_a, means_b, confidence)
-    elif statistic is difference:
-        row = welch_interval(means_a, means_b, confidence)
-    else:
-        raise ValueError("seed-level intervals exist for difference and ratio only")
-    return float(row["ci_low"]), float(row["ci_high"])
+def _table(seeds: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """A seeds x images table: as given (crossed), or one column of seed means (nested)."""
+    if isinstance(seeds, np.ndarray) and seeds.ndim == 2:
+        return seeds
+    return np.array([v.mean() for v in _clean(seeds)])[:, None]
 
 
 @functools.lru_cache(maxsize=256)
@@ -136,32 +79,38 @@ def seed_level_comparison(
     confidence: float = 0.95,
     alpha: float = ALPHA,
 ) -> dict:
-    """Welch test on per-seed means with Welch's CI of the difference (the same model).
+    """Seed-level test and CI of ``mean(b) - mean(a)`` from one model.
+
+    ``a_seeds``, ``b_seeds``: a seeds x images table per group (crossed: the same images
+    in every row, :func:`~diffusion_circuits.stats.seed_level.crossed_table`), or a list
+    of per-seed value arrays (nested: only their means enter).
 
     Returns the :data:`COLUMNS` of :func:`compare_groups` computed on the per-seed means
     (``n_a``/``n_b`` count seeds; ``effect_size`` is Cohen's d between per-seed means;
-    ``power`` is the achieved power for that d with these numbers of seeds), with
-    ``ci_low``/``ci_high`` replaced by Welch's interval (it excludes 0 exactly when
-    ``p_value < 1 - confidence``) and ``ci_method`` saying so, plus ``d_for_power_80``: the |d| the test detects with
-    power 0.8 (pingouin ``power_ttest2n``). With fewer than two seeds in a group every
-    test column is NaN and ``note`` says that no seed-level inference exists.
+    ``power`` is the achieved power for that d with these numbers of seeds), with ``t``,
+    ``dof``, ``p_value`` and ``ci_low``/``ci_high`` replaced by the crossed model's
+    (:func:`~diffusion_circuits.stats.seed_level.crossed_difference`; Welch on the seed
+    means for a nested table), so the CI excludes 0 exactly when ``p_value < 1 -
+    confidence``; ``ci_method`` says which, and ``d_for_power_80`` is the |d| the test
+    detects with power 0.8 (pingouin ``power_ttest2n``). With fewer than two seeds in a
+    group every test column is NaN and ``note`` says that no seed-level inference exists.
     """
-    a_seeds, b_seeds = _clean(a_seeds), _clean(b_seeds)
-    means_a = np.array([v.mean() for v in a_seeds])
-    means_b = np.array([v.mean() for v in b_seeds])
+    table_a, table_b = _table(a_seeds), _table(b_seeds)
+    means_a, means_b = table_a.mean(axis=1), table_b.mean(axis=1)
     row = compare_groups(means_a, means_b, n_resamples=n_resamples, seed=seed,
                          confidence=confidence, alpha=alpha)  # fmt: skip
     row["d_for_power_80"] = _d_for_power(len(means_a), len(means_b), alpha=alpha)
-    if len(a_seeds) < 2 or len(b_seeds) < 2:
+    if len(means_a) < 2 or len(means_b) < 2:
         row.update(ci_low=np.nan, ci_high=np.nan, ci_method="none", note=NO_SEED_INFERENCE)
         return row
-    welch = welch_interval(means_a, means_b, confidence)
-    low, high = welch["ci_low"], welch["ci_high"]
+    crossed = crossed_difference(table_a, table_b, confidence)
+    low, high = crossed["ci_low"], crossed["ci_high"]
     note = (
         f"{len(means_a)} vs {len(means_b)} seeds: |d| >= {row['d_for_power_80']:.2f} "
         "needed for power 0.8"
     )
-    row.update(ci_low=low, ci_high=high, ci_method=HIERARCHICAL,
+    row.update(ci_low=low, ci_high=high, t=crossed["t"], dof=crossed["df"],
+               p_value=crossed["p_value"], ci_method=SEED_UNIT if table_a.shape[1] > 1 else SEED_MEANS,
                note="; ".join(n for n in (row["note"], note) if n))  # fmt: skip
     return row
 
@@ -195,8 +144,8 @@ def compare_by_unit(
     :data:`~diffusion_circuits.stats.compare.COLUMNS`, then
 
     - ``unit``: ``"image"`` (each image's values averaged over the seeds' models; tests
-      over images, BCa CI) or ``"seed"`` (one mean per trained model; Welch test on the
-      per-seed means, Welch CI)
+      over images, BCa CI) or ``"seed"`` (training runs and images: the crossed seeds x
+      images model of :func:`seed_level_comparison`)
     - ``n_seeds_a, n_seeds_b``: training seeds per group
     - ``d_for_power_80``: |d| detectable with power 0.8 at the row's unit counts
 
@@ -221,10 +170,8 @@ def compare_by_unit(
     rows = []
     for key, part in per_image.groupby(by, dropna=False, sort=True) if by else [((), per_image)]:
         key = key if isinstance(key, tuple) else (key,)
-        split = {
-            g: [s[dv].to_numpy() for _, s in part[part[between] == g].groupby(seed_column)]
-            for g in groups
-        }
+        split = {g: crossed_table(part[part[between] == g], seed_column, image, dv)
+                 for g in groups}  # fmt: skip
         row = seed_level_comparison(split[groups[0]], split[groups[1]], **kwargs)
         rows.append({**dict(zip(by, key, strict=True)), **row, "unit": "seed",
                      "contrast": f"{groups[1]} - {groups[0]}",

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from diffusion_circuits.layout import DATASETS, analysis_dir, cache_dir, eval_dir
 from diffusion_circuits.stats.study import StudyInputs
 
 __all__ = ["load_study_inputs", "analysis_table"]
 
-DATASETS = ("synthetic", "natural")
 
-
-def _concat(root: Path, pattern: str, seeds) -> pd.DataFrame:
-    paths = [root / pattern.format(dataset=d, seed=s) for d in DATASETS for s in seeds]
+def _concat(root: Path, folder: Callable[..., Path], file_name: str, seeds) -> pd.DataFrame:
+    """``<folder of each model>/<file_name>`` of every dataset and seed, concatenated;
+    ``folder`` is a per-model folder of :mod:`diffusion_circuits.layout`."""
+    paths = [folder(d, s, root) / file_name for d in DATASETS for s in seeds]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"missing analysis output {missing[0]} (run the earlier stages)")
@@ -23,18 +25,17 @@ def _concat(root: Path, pattern: str, seeds) -> pd.DataFrame:
 
 def analysis_table(root: str | Path, table: str, seeds) -> pd.DataFrame:
     """``data/analysis/<model>/<table>.parquet`` of every dataset and seed, concatenated."""
-    return _concat(Path(root), f"analysis/{{dataset}}-seed{{seed}}/{table}.parquet", seeds)
+    return _concat(Path(root), analysis_dir, f"{table}.parquet", seeds)
 
 
 def load_study_inputs(root: str | Path, seeds) -> StudyInputs:
     root = Path(root)
-    name = "{dataset}-seed{seed}"
     return StudyInputs(
-        accuracy=_concat(root, f"eval/{name}/accuracy.parquet", seeds),
-        activations=_concat(root, f"cache/{name}/activations.parquet", seeds),
-        attention=_concat(root, f"cache/{name}/attention.parquet", seeds),
-        information_flow=_concat(root, f"cache/{name}/information_flow.parquet", seeds),
-        interventions=_concat(root, f"analysis/{name}/interventions.parquet", seeds),
-        circuit_complexity=_concat(root, f"analysis/{name}/circuit_complexity.parquet", seeds),
-        head_roles=_concat(root, f"analysis/{name}/head_roles.parquet", seeds),
+        accuracy=_concat(root, eval_dir, "accuracy.parquet", seeds),
+        activations=_concat(root, cache_dir, "activations.parquet", seeds),
+        attention=_concat(root, cache_dir, "attention.parquet", seeds),
+        information_flow=_concat(root, cache_dir, "information_flow.parquet", seeds),
+        interventions=analysis_table(root, "interventions", seeds),
+        circuit_complexity=analysis_table(root, "circuit_complexity", seeds),
+        head_roles=analysis_table(root, "head_roles", seeds),
     )

@@ -10,9 +10,14 @@ from the same model as its p value, so "CI excludes the null" and "p < alpha" ag
 - a ratio of two group means: Fieller's interval with the Welch df, the set of ratios
   r for which ``b - r a`` is not significant; at r = 1 it *is* the Welch test.
 
-The images of one model enter through its seed mean; the same probe images serve every
-seed, so the spread of seed means is the spread of training runs on these images, which
-is what a claim about training runs needs (docs/VERDICTS.md).
+The design is crossed: the same probe images serve every seed of a dataset, so the
+spread of seed means holds the training-run variance but not the variance of drawing
+these images. :func:`crossed_mean` adds it back with the two-way random-effects
+variance of a grand mean (method of moments: seed, image and residual mean squares;
+Satterthwaite df), so an interval is about the dataset's images and training runs, not
+only these images; :func:`crossed_difference` and :func:`crossed_ratio` combine two
+datasets' crossed means (Welch-Satterthwaite df; Fieller). With one value per seed they
+reduce to the t / Welch / Fieller intervals above (docs/VERDICTS.md).
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ from scipy import stats
 
 __all__ = [
     "POWER",
+    "crossed_difference",
+    "crossed_mean",
+    "crossed_ratio",
+    "crossed_table",
     "detectable_effect",
     "fieller_interval",
     "t_interval",
@@ -126,14 +135,149 @@ def fieller_interval(a: Sequence[float], b: Sequence[float], confidence: float =
     if len(a) < 2 or len(b) < 2:
         return row
     va, vb, df = _welch_parts(a, b)
+    low, high = _fieller(float(a.mean()), float(b.mean()), va, vb, df, confidence)
+    row.update(ci_low=low, ci_high=high, df=df)
+    return row
+
+
+def _fieller(ma: float, mb: float, va: float, vb: float, df: float,
+             confidence: float) -> tuple[float, float]:  # fmt: skip
+    """Fieller's bounds of ``mb / ma`` given the squared SEs; NaN when unbounded."""
     t = float(stats.t.ppf((1 + confidence) / 2, df))
-    ma, mb = float(a.mean()), float(b.mean())
     quad = ma**2 - t**2 * va
     if quad <= 0:
-        return {**row, "df": df}
+        return np.nan, np.nan
     disc = (ma * mb) ** 2 - quad * (mb**2 - t**2 * vb)
     root = math.sqrt(max(disc, 0.0))
-    row.update(ci_low=(ma * mb - root) / quad, ci_high=(ma * mb + root) / quad, df=df)
+    return (ma * mb - root) / quad, (ma * mb + root) / quad
+
+
+def crossed_table(frame, seed: str = "seed", unit: str = "image_id",
+                  value: str = "value") -> np.ndarray:  # fmt: skip
+    """Seeds x units matrix of mean ``value`` (rows sorted by seed), complete units only.
+
+    ``frame``: a long table with ``seed``, ``unit`` and ``value`` columns; a unit missing
+    (or non-finite) in any seed is dropped, so every row holds the same units. When no
+    unit is shared by every seed, one column of seed means (the nested design).
+    """
+    wide = frame.pivot_table(index=seed, columns=unit, values=value, aggfunc="mean")
+    wide = wide.replace([np.inf, -np.inf], np.nan).dropna(axis=0, how="all").sort_index()
+    complete = wide.dropna(axis=1, how="any")
+    if complete.shape[1] == 0:
+        return wide.mean(axis=1).to_numpy(dtype=float)[:, None]
+    return complete.to_numpy(dtype=float)
+
+
+def crossed_mean(values: np.ndarray, confidence: float = 0.95) -> dict:
+    """Grand mean of a seeds x images table with the crossed random-effects interval.
+
+    ``y[s, i] = mu + a_s + b_i + e_si``: the same images serve every seed, so the grand
+    mean's variance is ``var_a / S + var_b / n + var_e / (S n)``. With the mean squares
+    of seeds, images and residual (``MS_S``, ``MS_I``, ``MS_E``) and each variance
+    component truncated at 0 this is ``(max(MS_S, MS_E) + max(MS_I, MS_E) - MS_E) / (S n)``,
+    with Satterthwaite's df for that combination of mean squares. One seed: Student t
+    over the images (a claim about one model); one image per seed: t over the seeds.
+
+    Returns ``estimate, ci_low, ci_high, se, df, n, n_images``; ``n`` counts seeds.
+
+    Examples
+    --------
+    >>> y = np.array([[1.0, 2.0, 3.0], [2.0, 3.0, 4.0], [3.0, 4.0, 5.0]])
+    >>> row = crossed_mean(y)  # seed and image effects, no residual
+    >>> row["estimate"], round(row["se"] ** 2, 4), round(row["df"], 2)
+    (3.0, 0.6667, 4.0)
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    n_seeds, n_images = values.shape
+    if n_seeds < 2 or n_images < 2:
+        row = t_interval(values.ravel(), confidence)
+        return {**row, "n": n_seeds, "n_images": n_images}
+    grand = float(values.mean())
+    seed_effects = values.mean(axis=1) - grand
+    image_effects = values.mean(axis=0) - grand
+    residual = values - grand - seed_effects[:, None] - image_effects[None, :]
+    df_s, df_i = n_seeds - 1, n_images - 1
+    df_e = df_s * df_i
+    ms_s = n_images * float((seed_effects**2).sum()) / df_s
+    ms_i = n_seeds * float((image_effects**2).sum()) / df_i
+    ms_e = float((residual**2).sum()) / df_e
+    # coefficient of each mean square in the variance the truncated components keep
+    coefficients = {"e": 1.0, "s": 0.0, "i": 0.0}
+    for name, ms in (("s", ms_s), ("i", ms_i)):
+        if ms > ms_e:
+            coefficients[name] += 1.0
+            coefficients["e"] -= 1.0
+    squares = {"e": (ms_e, df_e), "s": (ms_s, df_s), "i": (ms_i, df_i)}
+    total = sum(c * squares[k][0] for k, c in coefficients.items())
+    row = dict(estimate=grand, ci_low=np.nan, ci_high=np.nan, se=np.nan, df=np.nan,
+               n=n_seeds, n_images=n_images)  # fmt: skip
+    if total <= 0:  # no variation at all
+        return {**row, "ci_low": grand, "ci_high": grand, "se": 0.0, "df": float(df_e)}
+    df = total**2 / sum((c * squares[k][0]) ** 2 / squares[k][1]
+                        for k, c in coefficients.items() if c)  # fmt: skip
+    se = math.sqrt(total / (n_seeds * n_images))
+    half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
+    row.update(ci_low=grand - half, ci_high=grand + half, se=se, df=float(df))
+    return row
+
+
+def _combined_df(va: float, dfa: float, vb: float, dfb: float) -> float:
+    denominator = (va**2 / dfa if va else 0.0) + (vb**2 / dfb if vb else 0.0)
+    return (va + vb) ** 2 / denominator if denominator > 0 else float(dfa + dfb)
+
+
+def crossed_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> dict:
+    """``mean(b) - mean(a)`` of two crossed tables (independent datasets), t, df, p, CI.
+
+    Each dataset's grand-mean variance is :func:`crossed_mean`'s; the difference's df is
+    Welch-Satterthwaite's over the two. With one image column each this is Welch's test
+    on the seed means.
+
+    Returns ``estimate, ci_low, ci_high, se, df, t, p_value, n_a, n_b`` (seeds).
+
+    Examples
+    --------
+    >>> a = np.array([[0.0], [1.0], [2.0]]); b = np.array([[2.0], [3.0], [4.0]])
+    >>> row = crossed_difference(a, b)
+    >>> row["estimate"], round(row["ci_low"], 3), round(row["p_value"], 4)
+    (2.0, -0.267, 0.0705)
+    """
+    ra, rb = crossed_mean(a, confidence), crossed_mean(b, confidence)
+    row = dict(estimate=rb["estimate"] - ra["estimate"], ci_low=np.nan, ci_high=np.nan,
+               se=np.nan, df=np.nan, t=np.nan, p_value=np.nan, n_a=ra["n"], n_b=rb["n"])  # fmt: skip
+    va, vb = ra["se"] ** 2, rb["se"] ** 2
+    if not (np.isfinite(va) and np.isfinite(vb)) or va + vb == 0:
+        return row
+    df = _combined_df(va, ra["df"], vb, rb["df"])
+    se = math.sqrt(va + vb)
+    t = row["estimate"] / se
+    half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
+    row.update(ci_low=row["estimate"] - half, ci_high=row["estimate"] + half, se=se,
+               df=float(df), t=float(t), p_value=float(2 * stats.t.sf(abs(t), df)))  # fmt: skip
+    return row
+
+
+def crossed_ratio(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> dict:
+    """``mean(b) / mean(a)`` of two crossed tables with Fieller's interval.
+
+    The variances and df of :func:`crossed_difference`; the interval excludes 1 exactly
+    when that difference is significant. With one image column each this is
+    :func:`fieller_interval`.
+
+    Returns ``estimate, ci_low, ci_high, se, df, n_a, n_b``; ``se`` is the delta-method
+    SE of the ratio (for power statements only).
+    """
+    ra, rb = crossed_mean(a, confidence), crossed_mean(b, confidence)
+    ma, mb = ra["estimate"], rb["estimate"]
+    row = dict(estimate=mb / ma if ma else np.nan, ci_low=np.nan, ci_high=np.nan, se=np.nan,
+               df=np.nan, n_a=ra["n"], n_b=rb["n"])  # fmt: skip
+    va, vb = ra["se"] ** 2, rb["se"] ** 2
+    if not (np.isfinite(va) and np.isfinite(vb)) or not ma:
+        return row
+    df = _combined_df(va, ra["df"], vb, rb["df"])
+    low, high = _fieller(ma, mb, va, vb, df, confidence)
+    se = abs(row["estimate"]) * math.sqrt(va / ma**2 + (vb / mb**2 if mb else 0.0))
+    row.update(ci_low=low, ci_high=high, se=float(se), df=float(df))
     return row
 
 

@@ -1,0 +1,83 @@
+"""The analyses take a model's structure from the probe, not from its hook-point names: the
+same code builds the U-Net's interventions and a transformer's, which has no skips, no
+bottleneck and no conv_in / conv_out."""
+
+import pytest
+import torch
+from diffusers import DiTTransformer2DModel
+
+from diffusion_circuits.analysis.circuits import component_type
+from diffusion_circuits.analysis.interventions import (
+    Reference,
+    intervention_specs,
+    layer_group_blocks,
+)
+from diffusion_circuits.model.factory import build_unet
+from diffusion_circuits.probe import LAYER_GROUPS, Head, Probe
+
+
+@pytest.fixture(scope="module")
+def unet_probe(tiny_params_shared):
+    return Probe(build_unet(tiny_params_shared.model, seed=0).eval())
+
+
+@pytest.fixture(scope="module")
+def dit_probe():
+    torch.manual_seed(0)
+    model = DiTTransformer2DModel(
+        num_attention_heads=2, attention_head_dim=4, in_channels=4, out_channels=8,
+        num_layers=8, sample_size=8, patch_size=2, num_embeds_ada_norm=10,
+    )  # fmt: skip
+    return Probe(model.eval())
+
+
+def _zero_reference(probe: Probe) -> Reference:
+    # Shapes do not matter here: the specs are built, not run.
+    means = {name: torch.zeros(1) for name in probe.hook_points}
+    return Reference(means, {}, torch.zeros(0, dtype=torch.long))
+
+
+def test_layer_groups_are_the_main_path_between_the_input_and_output_maps(unet_probe):
+    groups = layer_group_blocks(unet_probe)
+    path = unet_probe.main_path
+    assert (path[0], path[-1]) == ("conv_in", "conv_out")
+    assert list(groups) == list(LAYER_GROUPS)
+    assert [hook for hooks in groups.values() for hook in hooks] == path[1:-1]
+
+
+def test_the_unet_cuts_every_skip_edge_at_its_index_and_the_bottleneck(
+    tiny_params_shared, unet_probe
+):
+    specs = intervention_specs(unet_probe, tiny_params_shared.analyze)
+    cuts = [s for s in specs if s.family == "circuit_interruption"]
+    edges = unet_probe.skip_edges
+    methods = ("zero", "mean")
+    assert [s.target for s in cuts] == [e.name for e in edges for _ in methods] + [
+        "bottleneck"
+    ] * len(methods)
+    reference = _zero_reference(unet_probe)
+    built = [s.build(reference)[0] for s in cuts]
+    assert [(cut.k, cut.mode) for cut in built[:-2]] == [
+        (e.index, mode) for e in edges for mode in methods
+    ]
+    assert built[-1].mean is reference.means[unet_probe.bottleneck]
+
+
+def test_a_transformer_gets_layer_and_head_interventions_and_no_cuts(tiny_params_shared, dit_probe):
+    specs = intervention_specs(dit_probe, tiny_params_shared.analyze)
+    assert {s.family for s in specs} == {
+        "layer_ablation", "feature_scaling", "component_ablation", "attention_perturbation",
+    }  # fmt: skip
+    layers = [s.target for s in specs if s.family == "layer_ablation"]
+    assert layers == [group for group in LAYER_GROUPS for _ in range(3)]
+    blocks = [h for hooks in layer_group_blocks(dit_probe).values() for h in hooks]
+    assert blocks == dit_probe.main_path[1:-1]
+    heads = [s.target for s in specs if s.family == "component_ablation" and s.method == "mean"]
+    assert heads == [head.name for head in dit_probe.heads]  # no ResNets in a transformer
+    assert {component_type(target) for target in heads} == {"head"}
+
+
+def test_component_type_reads_head_labels_only():
+    assert component_type(Head("mid.attn.0", 3).name) == "head"
+    assert component_type("mid.attn.0") == "resnet"  # a whole attention layer is no head
+    assert component_type("up.2.resnet.1.residual") == "resnet"
