@@ -6,7 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffusion_circuits.io import atomic_dir, atomic_path, write_json, write_npz, write_parquet
+from diffusion_circuits.cli import user_message
+from diffusion_circuits.io import (
+    UserError,
+    atomic_dir,
+    atomic_path,
+    read_json,
+    read_npz,
+    read_parquet,
+    write_json,
+    write_npz,
+    write_parquet,
+)
 
 
 def test_interrupted_write_leaves_nothing_and_keeps_old_file(tmp_path):
@@ -51,3 +62,20 @@ def test_outputs_get_the_mode_a_plain_open_would_give(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize(
+    ("reader", "name"),
+    [(read_parquet, "table.parquet"), (read_json, "m.json"), (read_npz, "a.npz")],
+)
+def test_a_corrupt_file_is_one_line_naming_it_and_a_missing_one_stays_missing(
+    tmp_path, reader, name
+):
+    path = tmp_path / name
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(UserError) as caught:
+        reader(path)
+    message = user_message(caught.value)
+    assert str(path) in message and "\n" not in message and "corrupt" in message
+    with pytest.raises(FileNotFoundError):
+        reader(tmp_path / f"missing-{name}")

@@ -36,6 +36,8 @@ __all__ = [
     "write_parquet",
     "write_text",
     "read_json",
+    "read_npz",
+    "read_parquet",
 ]
 
 
@@ -155,8 +157,48 @@ def write_json(data: dict[str, Any], path: str | Path) -> None:
         tmp.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")
 
 
+def _unreadable(path: str | Path, kind: str, exc: Exception) -> UserError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return UserError(f"{path}: not a readable {kind} file ({first}); truncated or corrupt? "
+                     "re-run the stage that writes it")  # fmt: skip
+
+
 def read_json(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    """A JSON file's content; a corrupt file is one line naming it (a missing one stays
+    FileNotFoundError)."""
+    text = Path(path).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _unreadable(path, "JSON", exc) from None
+
+
+def read_parquet(path: str | Path) -> pd.DataFrame:
+    """A parquet table; a corrupt file is one line naming it (a missing one stays
+    FileNotFoundError)."""
+    import pandas as pd
+
+    if not Path(path).exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise _unreadable(path, "parquet", exc) from None
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive, loaded; a corrupt file is one line naming it."""
+    import zipfile
+
+    import numpy as np
+
+    if not Path(path).exists():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    try:
+        with np.load(path) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise _unreadable(path, "npz", exc) from None
 
 
 def write_text(text: str, path: str | Path) -> None:

@@ -2,8 +2,10 @@
 
 import json
 
-from diffusion_circuits.report.inputs import model_quality
-from params_helper import params_with
+from diffusion_circuits.params import Params
+from diffusion_circuits.profiles import apply_profile, load_profile
+from diffusion_circuits.report.inputs import model_quality, run_scale
+from params_helper import params_with, raw_params
 
 
 def _write(path, payload):
@@ -48,3 +50,9 @@ def test_lines_name_each_seed_and_put_the_real_floor_beside_the_sample_error(tmp
         "natural: seed 0 no attributes, seed 1 not run"
     )
     assert precision.count("not run") == 4
+
+
+def test_a_tiny_run_says_it_is_a_smoke_run_and_the_default_does_not():
+    assert run_scale(params_with()).startswith("study run")
+    tiny = apply_profile(raw_params(), load_profile("tiny"))
+    assert run_scale(Params.model_validate(tiny)).startswith("SMOKE RUN")

@@ -21,6 +21,7 @@ from diffusion_circuits.analysis.cross_dataset import (
 )
 from diffusion_circuits.analysis.model_io import load_trained
 from diffusion_circuits.analysis.sample_quality import load_feature_space
+from diffusion_circuits.io import read_parquet
 from diffusion_circuits.model.device import bf16_pays, resolve_device
 from diffusion_circuits.model.factory import build_unet
 from diffusion_circuits.params import Params
@@ -48,7 +49,7 @@ def _one_seed(params: Params, seed: int, device: torch.device, bf16: bool) -> di
     patching = cross_model_patching(models, **common, autocast_bf16=bf16)
     tops = pd.concat(
         [
-            pd.read_parquet(layout.analysis_dir(dataset, seed) / "top_components.parquet")
+            read_parquet(layout.analysis_dir(dataset, seed) / "top_components.parquet")
             for dataset in layout.DATASETS
         ]
     )

@@ -21,6 +21,7 @@ from diffusion_circuits.analysis.model_io import load_trained, reference_images
 from diffusion_circuits.analysis.roles import head_roles
 from diffusion_circuits.analysis.sample_impact import attention_share_and_sample_impact
 from diffusion_circuits.analysis.sample_quality import load_feature_space
+from diffusion_circuits.io import read_parquet
 from diffusion_circuits.model.device import bf16_pays
 from diffusion_circuits.params import Params
 
@@ -37,7 +38,7 @@ class ModelAnalysis:
 def _cached_attention(dataset: str, seed: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The cache_activations stage's attention table and key saliency of this model."""
     folder = layout.cache_dir(dataset, seed)
-    attention = pd.read_parquet(folder / "attention.parquet")
+    attention = read_parquet(folder / "attention.parquet")
     with np.load(folder / "saliency.npz") as archive:
         saliency = {key: archive[key] for key in archive.files}
     return attention, saliency

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from diffusion_circuits.data.faceset import FaceSet
-from diffusion_circuits.io import UserError, write_npz, write_parquet
+from diffusion_circuits.io import UserError, read_parquet, write_npz, write_parquet
 
 __all__ = [
     "assign_split",
@@ -72,7 +72,7 @@ def load_faceset(folder: str | Path) -> FaceSet:
             raise FileNotFoundError(f"{folder / name}: missing (run the data stage first)")
     images = _read_npz(folder / "images.npz", "images")
     masks = _read_npz(folder / "masks.npz", "masks")
-    attributes = pd.read_parquet(folder / "attributes.parquet")
+    attributes = read_parquet(folder / "attributes.parquet")
     return FaceSet(images=images, attributes=attributes, masks=masks if masks.size else None)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from diffusion_circuits.io import read_parquet
 from diffusion_circuits.layout import DATASETS, cache_dir, cross_dataset_dir, stats_dir
 from diffusion_circuits.stats.compare import ALPHA
 from diffusion_circuits.stats.loading import analysis_table, load_study_inputs
@@ -64,21 +65,19 @@ def load_figure_data(root: str | Path, seeds, alpha: float = ALPHA) -> FigureDat
             tensors[dataset] = {key: archive[key] for key in archive.files}
 
     cross = cross_dataset_dir(root)
-    comparisons, unit = claim_level_comparisons(
-        pd.read_parquet(stats_dir(root) / "inference.parquet")
-    )
+    comparisons, unit = claim_level_comparisons(read_parquet(stats_dir(root) / "inference.parquet"))
     return FigureData(
         study=load_study_inputs(root, seeds),
         comparisons=comparisons,
         comparisons_unit=unit,
         top_components=analysis_table(root, "top_components", seeds),
-        cross_accuracy=pd.read_parquet(cross / "accuracy.parquet"),
-        cka=pd.read_parquet(cross / "cka.parquet"),
-        patching=pd.read_parquet(cross / "patching.parquet"),
-        robustness=pd.read_parquet(cross / "robustness.parquet"),
+        cross_accuracy=read_parquet(cross / "accuracy.parquet"),
+        cka=read_parquet(cross / "cka.parquet"),
+        patching=read_parquet(cross / "patching.parquet"),
+        robustness=read_parquet(cross / "robustness.parquet"),
         tensors=tensors,
         attention_share=analysis_table(root, "attention_share", seeds),
         sample_impact=analysis_table(root, "sample_impact", seeds),
-        seed_swap=pd.read_parquet(cross / "seed_swap.parquet"),
+        seed_swap=read_parquet(cross / "seed_swap.parquet"),
         alpha=alpha,
     )

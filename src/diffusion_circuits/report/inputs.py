@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 from diffusers import UNet2DModel
 from diffusers.models.attention_processor import Attention
 
 from diffusion_circuits import layout
+from diffusion_circuits.io import read_parquet
 from diffusion_circuits.layout import DATASETS
 from diffusion_circuits.params import Params
 from diffusion_circuits.report.context import ReportInputs
@@ -31,7 +31,7 @@ def distinct_sources(metrics: dict, attributes: Path) -> int | None:
     if "n_distinct_sources" in metrics:
         return int(metrics["n_distinct_sources"])
     if attributes.is_file():
-        table = pd.read_parquet(attributes)
+        table = read_parquet(attributes)
         if "source" in table.columns:
             return int(table["source"].nunique())
     return None
@@ -46,15 +46,15 @@ def load_report_inputs(root: str | Path, params: Params, metrics: str | Path = "
              "natural": _json(layout.stage_metrics("prepare_natural", root=metrics))}  # fmt: skip
     cache = {d: _json(layout.stage_metrics("cache", layout.model_name(d, seed), metrics))
              for d in DATASETS}  # fmt: skip
-    inference = pd.read_parquet(layout.stats_dir(root) / "inference.parquet")
+    inference = read_parquet(layout.stats_dir(root) / "inference.parquet")
     cross = layout.cross_dataset_dir(root)
     return ReportInputs(
         study=load_study_inputs(root, params.train.seeds),
         inference=inference,
-        cross_summary=pd.read_parquet(cross / "summary.parquet"),
-        cka=pd.read_parquet(cross / "cka.parquet"),
-        cka_summary=pd.read_parquet(cross / "cka_summary.parquet"),
-        robustness=pd.read_parquet(cross / "robustness.parquet"),
+        cross_summary=read_parquet(cross / "summary.parquet"),
+        cka=read_parquet(cross / "cka.parquet"),
+        cka_summary=read_parquet(cross / "cka_summary.parquet"),
+        robustness=read_parquet(cross / "robustness.parquet"),
         n_images={d: int(stage[d]["n_images"]) for d in DATASETS},
         n_distinct={
             d: distinct_sources(stage[d], layout.attributes_file(d, root)) for d in DATASETS
@@ -168,6 +168,20 @@ def model_quality(params: Params, metrics: str | Path = "metrics") -> dict[str, 
     }  # fmt: skip
 
 
+# Below these a run tests the code, not the paper (the tiny profile: 8 steps, 6 images).
+SMOKE_STEPS, SMOKE_PROBE_IMAGES = 100, 10
+
+
+def run_scale(params: Params) -> str:
+    """The header's first line: a smoke run says so before any number is read."""
+    steps, probed, seeds = params.train.steps, params.probe.n_images, len(params.train.seeds)
+    if steps < SMOKE_STEPS or probed < SMOKE_PROBE_IMAGES:
+        return (f"SMOKE RUN ({steps} training steps, {probed} probed images, {seeds} seed(s) "
+                "per dataset): it checks that every stage runs; its numbers are not evidence "
+                "about the paper")  # fmt: skip
+    return f"study run ({steps} training steps, {probed} probed images, {seeds} seeds per dataset)"
+
+
 def report_header(params: Params, ctx: ReportInputs, commit: str, versions: str,
                   metrics: str | Path = "metrics") -> dict[str, str]:  # fmt: skip
     metrics = Path(metrics)
@@ -187,6 +201,7 @@ def report_header(params: Params, ctx: ReportInputs, commit: str, versions: str,
 
     n_seeds = len(params.train.seeds)
     return {
+        "run": run_scale(params),
         "natural-face source": source,
         "images per dataset": ", ".join(f"{d} {sources(ctx.n_images[d], ctx.n_distinct[d])}"
                                         for d in DATASETS),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from diffusion_circuits.io import read_parquet
 from diffusion_circuits.layout import cross_dataset_dir
 from diffusion_circuits.stats.loading import analysis_table
 
@@ -94,7 +95,7 @@ def sample_impact_table(samples: pd.DataFrame, seed_swap: pd.DataFrame) -> pd.Da
 def attention_share_tables(root: str | Path, seeds) -> dict[str, pd.DataFrame]:
     """Both tables from the analyze and cross_dataset outputs under ``root`` (``data``)."""
     root = Path(root)
-    seed_swap = pd.read_parquet(cross_dataset_dir(root) / "seed_swap.parquet")
+    seed_swap = read_parquet(cross_dataset_dir(root) / "seed_swap.parquet")
     return {
         "attention_share": attention_share_table(analysis_table(root, "attention_share", seeds)),
         "sample_impact": sample_impact_table(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from diffusion_circuits.io import read_parquet
 from diffusion_circuits.layout import DATASETS, analysis_dir, cache_dir, eval_dir
 from diffusion_circuits.stats.study import StudyInputs
 
@@ -20,7 +21,7 @@ def _concat(root: Path, folder: Callable[..., Path], file_name: str, seeds) -> p
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"missing analysis output {missing[0]} (run the earlier stages)")
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    return pd.concat([read_parquet(p) for p in paths], ignore_index=True)
 
 
 def analysis_table(root: str | Path, table: str, seeds) -> pd.DataFrame:
