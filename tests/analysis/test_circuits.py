@@ -9,6 +9,7 @@ from diffusion_circuits.analysis.circuits import (
     circuit_robustness,
     component_type,
     expected_jaccard,
+    expected_jaccard_by_type,
     top_components,
 )
 
@@ -115,3 +116,26 @@ def test_baseline_agreement_is_spearman_of_mean_importance():
     assert combined.loc[("mean", "zero"), "n_images"] == 1
     assert set(out["metric"]) == {"baseline_rank_agreement"}
     assert len(combined) == 3
+
+
+def test_type_aware_chance_draws_within_each_type():
+    # 4 ResNets carry every large impact, 6 heads barely matter: both datasets' top-2 are
+    # ResNets, so chance is two random 2-subsets of the 4 ResNets, not of all 10 components
+    impacts = {f"r{i}": [5.0 - i] for i in range(4)}
+    impacts |= {f"a.head.{h}": [0.01 * h] for h in range(6)}
+    rows = component_rows(impacts)
+    tops = pd.concat(
+        [top_components(rows, k=2).assign(dataset=d) for d in ("synthetic", "natural")]
+    )
+    across = circuit_robustness(tops).query("comparison == 'across_datasets'")
+    every = across[across.component_type == "all"].iloc[0]
+    assert every["chance"] == pytest.approx(expected_jaccard(2, 2, 10))
+    assert every["chance_by_type"] == pytest.approx(expected_jaccard(2, 2, 4))
+    assert every["value_minus_chance_by_type"] == pytest.approx(1.0 - expected_jaccard(2, 2, 4))
+    resnets = across[across.component_type == "resnet"].iloc[0]
+    assert resnets["chance_by_type"] == resnets["chance"]
+    # a mixed set: the resnets overlap with p 1/2, the heads with p 1/3, independently, so
+    # m = 0, 1, 2 with p 1/3, 1/2, 1/6 and J = m / (4 - m): 1/2 * 1/3 + 1/6 = 1/3
+    mixed = expected_jaccard_by_type({"resnet": 1, "head": 1}, {"resnet": 1, "head": 1},
+                                     {"resnet": 2, "head": 3})  # fmt: skip
+    assert mixed == pytest.approx(1 / 3)

@@ -37,7 +37,8 @@ def _robustness(seeds) -> pd.DataFrame:
     return pd.DataFrame([
         {"seed": s, "component_type": kind, "comparison": "across_datasets", "dataset": None,
          "timestep": t, "metric": "top_k_overlap", "value": value + 0.01 * s, "chance": 0.2,
-         "value_minus_chance": value + 0.01 * s - 0.2, "k": 5, "n_components": 40}
+         "value_minus_chance": value + 0.01 * s - 0.2, "k": 5, "n_components": 40,
+         "chance_by_type": 0.5}
         for s in seeds for t in TIMESTEPS for kind, value in (("all", 0.75), ("head", 0.1))
     ])  # fmt: skip
 

@@ -207,6 +207,10 @@ def test_robustness_is_all_components_with_chance_beside_it(single, triple):
     one = _row(single, "circuit_robust")
     assert one["ours"] == pytest.approx(75.0)  # the head-only overlap (10%) is not pooled in
     assert "chance (two random k-subsets) 20.0%" in one["reason"]
+    assert (
+        "type-aware chance (random sets with the same numbers of ResNets and heads) 50.0%"
+        in one["reason"]
+    )
     assert pd.isna(one["ci_low"])  # no interval over timesteps
     assert _row(triple, "circuit_robust")["unit"] == "seed"
 

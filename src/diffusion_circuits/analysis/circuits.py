@@ -125,6 +125,39 @@ def expected_jaccard(k_a: int, k_b: int, n: int) -> float:
     return float((pmf * m / (k_a + k_b - m)).sum())
 
 
+def expected_jaccard_by_type(
+    counts_a: dict[str, int], counts_b: dict[str, int], sizes: dict[str, int]
+) -> float:
+    """Expected Jaccard overlap of two random sets that keep their number of each type.
+
+    Each set holds ``counts[t]`` components of type ``t`` (of ``sizes[t]`` in the model),
+    drawn uniformly within the type: the overlap is a sum of independent hypergeometric
+    overlaps, one per type. When the top-k of every model are all ResNets, this is the
+    chance of two random k-subsets of the ResNets, not of all components.
+
+    Examples
+    --------
+    >>> expected_jaccard_by_type({"resnet": 2}, {"resnet": 2}, {"resnet": 4, "head": 30})
+    0.38888888888888884
+    >>> expected_jaccard_by_type({"resnet": 1, "head": 1}, {"resnet": 1, "head": 1},
+    ...                          {"resnet": 1, "head": 1})
+    1.0
+    """
+    overlap = np.array([1.0])  # pmf of the total overlap m = 0, 1, ...
+    for kind in set(counts_a) | set(counts_b):
+        k_a, k_b, n = counts_a.get(kind, 0), counts_b.get(kind, 0), sizes[kind]
+        m = np.arange(0, min(k_a, k_b) + 1)
+        overlap = np.convolve(overlap, stats.hypergeom.pmf(m, n, k_a, k_b))
+    k_a, k_b = sum(counts_a.values()), sum(counts_b.values())
+    m = np.arange(len(overlap))
+    return float((overlap * m / (k_a + k_b - m)).sum())
+
+
+def _type_counts(targets: set) -> dict[str, int]:
+    kinds = [component_type(t) for t in targets]
+    return {kind: kinds.count(kind) for kind in set(kinds)}
+
+
 def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else float("nan")
 
@@ -138,9 +171,15 @@ def circuit_robustness(tops: pd.DataFrame) -> pd.DataFrame:
     timestep, or "across_timesteps" within one dataset), ``dataset``, ``timestep``,
     ``timestep_b``, ``metric="top_k_overlap"``, ``value`` (Jaccard), ``chance`` (its
     expectation for two random k-subsets of the K components, :func:`expected_jaccard`),
-    ``value_minus_chance``, ``k``, ``n_components``.
+    ``value_minus_chance``, ``k``, ``n_components``, ``chance_by_type`` (the expectation
+    for random sets that keep each set's number of ResNets and heads,
+    :func:`expected_jaccard_by_type`; the per-type rows' ``chance``) and
+    ``value_minus_chance_by_type``.
     """
     seed_key = ["seed"] if "seed" in tops.columns else []
+    # components of each type in the model, read from the per-type top-k tables
+    type_sizes = (tops[tops["component_type"] != "all"]
+                  .groupby("component_type")["n_components"].max().to_dict())  # fmt: skip
     rows = []
     for key, group in tops.groupby([*seed_key, "component_type"]):
         key = key if isinstance(key, tuple) else (key,)
@@ -162,16 +201,21 @@ def circuit_robustness(tops: pd.DataFrame) -> pd.DataFrame:
                 continue
             n = int(min(sizes[first], sizes[second]))
             chance = expected_jaccard(len(sets[first]), len(sets[second]), n)
+            counts = [_type_counts(sets[first]), _type_counts(sets[second])]
+            typed = key[-1] != "all" or not set(counts[0]) | set(counts[1]) <= set(type_sizes)
+            by_type = chance if typed else expected_jaccard_by_type(*counts, type_sizes)
             value = _jaccard(sets[first], sets[second])
-            rows.append(
-                (*key, comparison, label, first[1], second[1], value, chance, len(sets[first]), n)
-            )
+            rows.append((*key, comparison, label, first[1], second[1], value, chance,
+                         len(sets[first]), n, by_type))  # fmt: skip
     columns = [*seed_key, "component_type", "comparison", "dataset", "timestep", "timestep_b"]
-    out = pd.DataFrame(rows, columns=[*columns, "value", "chance", "k", "n_components"])
+    out = pd.DataFrame(
+        rows, columns=[*columns, "value", "chance", "k", "n_components", "chance_by_type"]
+    )
     out.insert(len(columns), "metric", "top_k_overlap")
     out.insert(
         out.columns.get_loc("chance") + 1, "value_minus_chance", out["value"] - out["chance"]
     )
+    out["value_minus_chance_by_type"] = out["value"] - out["chance_by_type"]
     return out
 
 

@@ -144,8 +144,13 @@ def robustness(ctx: ReportInputs) -> Measurement:
     if not ours.comparable:
         return ours
     chance = 100 * _by_seed(rows, "chance").mean()
+    typed = ""
+    if "chance_by_type" in rows.columns:  # tables before 2026-12-03 lack it
+        by_type = 100 * _by_seed(rows, "chance_by_type").mean()
+        typed = (f"; type-aware chance (random sets with the same numbers of ResNets and "
+                 f"heads) {by_type:.1f}%, overlap minus it {ours.value - by_type:.1f} points")  # fmt: skip
     reason = (f"top-k overlap of all components across datasets; chance (two random k-subsets) "
-              f"{chance:.1f}%, overlap minus chance {ours.value - chance:.1f} points"
+              f"{chance:.1f}%, overlap minus chance {ours.value - chance:.1f} points{typed}"
               + ("" if ours.unit == "seed" else "; no interval: a set overlap per timestep "
                  "has no image-level interval"))  # fmt: skip
     return dataclasses.replace(ours, reason=reason)
