@@ -86,26 +86,8 @@ def build_model():
     return params, unet, inputs, module_paths(unet, inputs["clean"], inputs["t"])
 
 
-def module_paths(unet, x, t) -> list[str]:
-    """Every submodule that runs in a forward, in the order each first finishes."""
-    import torch
-
-    order: list[str] = []
-    handles = [
-        module.register_forward_hook(lambda m, a, o, name=name: order.append(name))
-        for name, module in unet.named_modules()
-        if name
-    ]
-    try:
-        with torch.no_grad():
-            unet(x, t)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return list(dict.fromkeys(order))
-
-
-def called_once(unet, x, t) -> set[str]:
+def _call_counts(unet, x, t) -> dict[str, int]:
+    """Submodule -> times it ran in one forward, keyed in the order each first finishes."""
     import torch
 
     counts: dict[str, int] = {}
@@ -120,7 +102,16 @@ def called_once(unet, x, t) -> set[str]:
     finally:
         for handle in handles:
             handle.remove()
-    return {name for name, n in counts.items() if n == 1}
+    return counts
+
+
+def module_paths(unet, x, t) -> list[str]:
+    """Every submodule that runs in a forward, in the order each first finishes."""
+    return list(_call_counts(unet, x, t))
+
+
+def called_once(unet, x, t) -> set[str]:
+    return {name for name, n in _call_counts(unet, x, t).items() if n == 1}
 
 
 def first_tensor(value):
