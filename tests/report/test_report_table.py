@@ -1,9 +1,11 @@
 """The claims table and report on synthetic studies with one and with three seeds."""
 
 import dataclasses
+import math
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from diffusion_circuits.report.build import CLAIM_COLUMNS, claims_table
 from diffusion_circuits.report.claims import load_claims
@@ -193,11 +195,15 @@ def test_transferability_is_cka_above_the_untrained_baseline(single, triple):
     assert "raw cka 80.0%" in one["reason"] and "baseline 65.0%" in one["reason"]
     three = _row(triple, "feature_transfer")
     assert three["unit"] == "seed" and three["ours"] == pytest.approx(16.0)  # seeds 0, 1, 2
-    # a t interval over the three per-seed values 15, 16, 17: 16 +- t(0.975, 2) * 1 / sqrt(3)
-    assert (three["ci_low"], three["ci_high"]) == pytest.approx(
-        (16 - 2.4841, 16 + 2.4841), abs=1e-3
+    # t over the per-seed values 15, 16, 17 (var 1 / 3 of their mean) with each seed's
+    # image error added (bootstrap intervals +-2: se 2 / 1.96), at the seed term's df
+    seed_part, image_part = 1 / 3, (2 / stats.norm.ppf(0.975)) ** 2
+    df = (seed_part + image_part) ** 2 / (seed_part**2 / 2)
+    half = stats.t.ppf(0.975, df) * math.sqrt(seed_part + image_part)
+    assert (three["ci_low"], three["ci_high"]) == pytest.approx((16 - half, 16 + half), abs=1e-6)
+    assert half > 2.38 and three["ci_method"].startswith(
+        "t interval over seeds with the shared image error"
     )
-    assert three["ci_method"].startswith("t interval over seeds")
     raw = _row(triple, "feature_transfer_raw")
     assert raw["ours"] == pytest.approx(81.0) and raw["same_as"] == "feature_transfer"
     assert "baseline is 66.0%" in raw["reason"]

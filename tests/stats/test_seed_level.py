@@ -18,6 +18,7 @@ from diffusion_circuits.stats.seed_level import (
     detectable_effect,
     fieller_interval,
     t_interval,
+    t_interval_with_shared_error,
     units_needed,
     welch_interval,
 )
@@ -57,6 +58,18 @@ def test_seed_means_alone_under_cover_when_images_dominate():
     a = _studies(rng, 10.0, *REGIMES["images dominate"])
     nested = [t_interval(t.mean(axis=1)) for t in a]
     assert _coverage(nested, 10.0) < 0.85
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_a_shared_image_error_added_to_the_seed_spread_keeps_the_coverage(regime):
+    # per-seed statistics of one image set (as CKA per trained pair), each with its image SE
+    rng = np.random.default_rng(10 + list(REGIMES).index(regime))
+    a = _studies(rng, 10.0, *REGIMES[regime])
+    rows = [t_interval_with_shared_error(t.mean(axis=1), t.std(axis=1, ddof=1) / np.sqrt(N_IMAGES))
+            for t in a]  # fmt: skip
+    assert _coverage(rows, 10.0) >= 0.93
+    if regime == "images dominate":  # the seed spread alone misses the shared image draw
+        assert _coverage([t_interval(t.mean(axis=1)) for t in a], 10.0) < 0.85
 
 
 def test_the_interval_and_the_test_come_from_one_model():

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from diffusion_circuits.stats.hierarchical import NO_SEED_INFERENCE
 from diffusion_circuits.stats.study import StudyInputs, dataset_comparisons, study_statistics
 from diffusion_circuits.stats.summary import stats_metrics
+from diffusion_circuits.stats.unit_comparison import NO_SEED_INFERENCE
 
 
 def _tidy(n_seeds: int, metric: str, rng, **extra) -> pd.DataFrame:
@@ -96,7 +96,9 @@ def test_study_tables_keep_the_figures_comparisons_image_level(study, three):
     assert "table4" not in set(comparisons["metric"])
     assert set(tables["table1_circuit_complexity"]["unit"]) == {"image", "seed"}
     # Table 1 and the inference table agree on the same test
-    table1 = tables["table1_circuit_complexity"].query("timestep == 100")
+    table1 = tables["table1_circuit_complexity"].query(
+        "timestep == 100 and component_type == 'all'"
+    )
     same = three.query("family == 'circuit_complexity' and timestep == 100 and seed_scope == 'all'")
     assert table1["p_holm"].tolist() == pytest.approx(same["p_holm"].tolist())
 
@@ -118,8 +120,10 @@ def test_a_missing_seed_column_is_a_clear_error():
 def test_metric_keys_stay_stable_with_the_seed_level_beside_them(study):
     tables, _ = study
     metrics = stats_metrics(tables)
-    t100 = metrics["table1"]["t100"]
-    image = tables["table1_circuit_complexity"].query("timestep == 100 and unit == 'image'")
+    t100 = metrics["table1"]["all"]["t100"]
+    image = tables["table1_circuit_complexity"].query(
+        "timestep == 100 and unit == 'image' and component_type == 'all'"
+    )
     assert t100["p_value"] == image["p_value"].iloc[0]  # the image-level keys as before
     assert t100["seed_level"]["n_seeds"] == 3
     assert set(metrics["table4"]["circuit_complexity"]) >= {"difference", "p_holm", "seed_level"}
@@ -149,20 +153,32 @@ def test_table4_compares_the_unit_free_feature_complexity():
         study_statistics(no_scaled, **FAST)
 
 
-def test_table1_uses_the_combined_circuit_complexity_only(study):
+def test_table1_puts_each_component_type_first_and_the_combined_ratio_last(study):
     table1 = study[0]["table1_circuit_complexity"]
-    assert len(table1) == 2 * 2  # two timesteps x two units, the head rows not pooled in
+    inputs = _inputs(3)
+    types = inputs.circuit_complexity["component_type"].unique()
+    assert set(types) > {"all"}  # the fixture holds per-type rows
+    assert len(table1) == len(types) * 2 * 2  # types x two timesteps x two units, none pooled
+    assert table1["component_type"].iloc[-1] == "all" and table1["component_type"].iloc[0] != "all"
+    # each type's rows are that type's participation ratios, not a pool
+    head = table1.query("component_type == 'head' and unit == 'image'").iloc[0]
+    rows = inputs.circuit_complexity.query(
+        "component_type == 'head' and dataset == 'synthetic' and metric == 'circuit_complexity_head' "
+        f"and timestep == {head.timestep}"
+    )
+    assert head["mean_a"] == pytest.approx(rows.groupby("image_id")["value"].mean().mean())
 
 
-def test_alpha_is_the_level_of_significant_and_power():
+def test_alpha_is_the_level_of_significant_and_of_the_detectable_effect():
     strict = {**FAST, "alpha": 1e-9}
     table = dataset_comparisons(_inputs(3), **strict)
     tested = table["p_holm"].notna()
     assert not table.loc[tested, "significant"].any()
+    stricter = dataset_comparisons(_inputs(3), **{**FAST, "alpha": 0.01})
     loose = dataset_comparisons(_inputs(3), **FAST)
-    both = tested & loose["power"].notna()
-    assert (table.loc[both, "power"] <= loose.loc[both, "power"]).all()
-    assert (table.loc[both, "power"] < loose.loc[both, "power"]).any()
+    assert loose["d_for_power_80"].notna().all()
+    # a stricter level needs a larger effect for the same power
+    assert (stricter["d_for_power_80"] > loose["d_for_power_80"]).all()
 
 
 def test_table4_without_an_output_constant_column_is_a_clear_error():

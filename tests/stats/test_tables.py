@@ -6,7 +6,6 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from diffusion_circuits.stats.compare import COLUMNS
-from diffusion_circuits.stats.hierarchical import BY_UNIT_COLUMNS
 from diffusion_circuits.stats.seed_level import crossed_difference, crossed_table
 from diffusion_circuits.stats.tables import (
     TABLE1_COLUMNS,
@@ -16,6 +15,7 @@ from diffusion_circuits.stats.tables import (
     table4_cross_dataset,
     to_markdown,
 )
+from diffusion_circuits.stats.unit_comparison import BY_UNIT_COLUMNS
 
 FAST = {"n_resamples": 300, "seed": 0}
 
@@ -74,6 +74,20 @@ def test_table1_seed_rows_test_the_per_seed_means():
     )
     assert seed_rows["ci_method"].str.startswith("crossed seeds x images").all()
     assert "seed" in table.attrs["unit_note"]
+
+
+def test_table1_holm_runs_within_each_component_type():
+    df = pd.concat([_circuit().assign(component_type=t, value=lambda d, k=k: d["value"] * (1 + k),
+                                      metric=lambda d, t=t: d["metric"].where(
+                                          (d["metric"] != "circuit_complexity") | (t == "all"),
+                                          f"circuit_complexity_{t}"))
+                    for k, t in enumerate(["all", "head", "resnet"])], ignore_index=True)  # fmt: skip
+    table = table1_circuit_complexity(df, **FAST)
+    assert table["component_type"].drop_duplicates().tolist() == ["head", "resnet", "all"]
+    for _, part in table[table["unit"] == "image"].groupby("component_type"):
+        assert part["p_holm"].tolist() == pytest.approx(
+            multipletests(part["p_value"], method="holm")[1].tolist()
+        )  # m = 2 timesteps, not 6
 
 
 def test_table1_without_circuit_rows_names_what_is_present():

@@ -23,7 +23,12 @@ from diffusion_circuits.report.verdict import (
     paper_threshold,
     verdict,
 )
-from diffusion_circuits.stats.seed_level import POWER, detectable_effect, units_needed
+from diffusion_circuits.stats.seed_level import (
+    POWER,
+    detectable_d,
+    detectable_effect,
+    units_needed,
+)
 
 __all__ = [
     "CLAIM_COLUMNS",
@@ -84,7 +89,7 @@ def _d_power(n: tuple[int, ...], d: float, alpha: float) -> tuple[float, float]:
     """Detectable |d| at power 0.8 with these group sizes; units per group for |d| = d."""
     if len(n) != 2 or min(n) < 2:
         return np.nan, np.nan
-    detectable = float(pg.power_ttest2n(nx=n[0], ny=n[1], power=POWER, alpha=alpha))
+    detectable = detectable_d(n[0], n[1], alpha)
     needed = pg.power_ttest(d=d, power=POWER, alpha=alpha) if np.isfinite(d) and d > 0 else np.nan
     return detectable, float(np.ceil(needed)) if np.isfinite(needed) else np.nan
 

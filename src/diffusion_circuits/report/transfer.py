@@ -3,9 +3,10 @@
 Both are quantities of a pair of trained models (one per dataset and seed). Their intervals
 are over the statistical unit only (docs/METRICS.md): the cross_dataset stage's image
 bootstrap for one seed's CKA (a claim about one pair of models), and, with several seeds,
-a Student t interval over the per-seed values (a percentile bootstrap over 3 seeds is
-about [min, max] and under-covers). No interval is ever taken over hooks, timesteps or
-cells.
+a t interval over the per-seed values (a percentile bootstrap over 3 seeds is about
+[min, max] and under-covers) which, for CKA, adds the image error every seed shares
+(:func:`~diffusion_circuits.stats.seed_level.t_interval_with_shared_error`, from the
+per-seed bootstrap intervals). No interval is ever taken over hooks, timesteps or cells.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from diffusion_circuits.report.context import NO_SPREAD, ReportInputs, unit_of
 from diffusion_circuits.report.verdict import Measurement
-from diffusion_circuits.stats.seed_level import t_interval
+from diffusion_circuits.stats.seed_level import t_interval, t_interval_with_shared_error
 from diffusion_circuits.stats.study import all_components
 
 __all__ = [
     "CKA_CI",
+    "SEED_AND_IMAGE_CI",
     "SEED_CI",
     "cross_accuracy",
     "per_seed_mean",
@@ -31,6 +34,8 @@ __all__ = [
 ]
 
 SEED_CI = "t interval over seeds (one value per trained pair)"
+SEED_AND_IMAGE_CI = ("t interval over seeds with the shared image error added (per-seed "
+                     "image bootstrap; one value per trained pair)")  # fmt: skip
 CKA_CI = "basic bootstrap over images (CKA recomputed per resample, cross_dataset stage)"
 
 
@@ -41,10 +46,12 @@ def _require(frame: pd.DataFrame, columns, what: str) -> None:
 
 
 def per_seed_mean(ctx: ReportInputs, values: pd.Series, *, scale: float = 100.0,
-                  ci: tuple[float, float] | None = None, ci_method: str = "") -> Measurement:  # fmt: skip
+                  ci: tuple[float, float] | None = None, ci_method: str = "",
+                  image_se: pd.Series | None = None) -> Measurement:  # fmt: skip
     """Mean over seeds of per-seed values (index: seed), with a CI over the unit.
 
-    Seed unit (two or more seeds in scope): Student t over the per-seed values. Otherwise
+    Seed unit (two or more seeds in scope): Student t over the per-seed values, with the
+    shared image error added when ``image_se`` (per seed, same index) is given. Otherwise
     ``ci`` (an interval over images for the one seed, or None: no CI).
     """
     values = values.dropna()
@@ -55,9 +62,14 @@ def per_seed_mean(ctx: ReportInputs, values: pd.Series, *, scale: float = 100.0,
         if np.ptp(values.to_numpy()) == 0:  # the same in every seed: zero-width interval
             return Measurement(estimate, estimate, estimate, unit="seed", ci_method=NO_SPREAD,
                                n_units=(len(values),))  # fmt: skip
-        row = t_interval(values.to_numpy(), ctx.confidence)
+        if image_se is None:
+            row, method = t_interval(values.to_numpy(), ctx.confidence), SEED_CI
+        else:
+            shared = image_se.reindex(values.index).to_numpy()
+            row = t_interval_with_shared_error(values.to_numpy(), shared, ctx.confidence)
+            method = SEED_AND_IMAGE_CI
         return Measurement(estimate, row["ci_low"] * scale, row["ci_high"] * scale, unit="seed",
-                           ci_method=SEED_CI, se=row["se"] * scale, df=row["df"],
+                           ci_method=method, se=row["se"] * scale, df=row["df"],
                            n_units=(row["n"],))  # fmt: skip
     if ci is None or len(values) != 1:
         return Measurement(estimate, unit="image")
@@ -68,6 +80,13 @@ def _by_seed(frame: pd.DataFrame, column: str = "value") -> pd.Series:
     return (
         frame.groupby("seed")[column].mean() if "seed" in frame.columns else frame[column].iloc[:1]
     )
+
+
+def _bootstrap_se(ctx: ReportInputs, rows: pd.DataFrame) -> pd.Series:
+    """Per-seed image standard error read off the stage's bootstrap interval (its width
+    over twice the normal quantile of the interval's level)."""
+    z = float(stats.norm.ppf((1 + ctx.confidence) / 2))
+    return _by_seed(rows.assign(se=(rows["ci_high"] - rows["ci_low"]) / (2 * z)), "se")
 
 
 def transferability(ctx: ReportInputs) -> Measurement:
@@ -85,7 +104,7 @@ def transferability(ctx: ReportInputs) -> Measurement:
                            reason="cka_summary has no cka_above_baseline row (scope all)")  # fmt: skip
     first = above.iloc[0]
     ours = per_seed_mean(ctx, _by_seed(above), ci=(first["ci_low"], first["ci_high"]),
-                         ci_method=CKA_CI)  # fmt: skip
+                         ci_method=CKA_CI, image_se=_bootstrap_se(ctx, above))  # fmt: skip
     raw, base = (_by_seed(rows[rows["metric"] == m]).mean() for m in ("cka", "cka_baseline"))
     reason = (f"CKA above the untrained-network baseline: raw cka {100 * raw:.1f}% minus "
               f"baseline {100 * base:.1f}% (averaged over hooks and timesteps, "
@@ -107,7 +126,7 @@ def raw_transferability(ctx: ReportInputs) -> Measurement:
         return Measurement(np.nan, comparable=False, reason="cka_summary has no cka row (scope all)")  # fmt: skip
     first = raw.iloc[0]
     ours = per_seed_mean(ctx, _by_seed(raw), ci=(first["ci_low"], first["ci_high"]),
-                         ci_method=CKA_CI)  # fmt: skip
+                         ci_method=CKA_CI, image_se=_bootstrap_se(ctx, raw))  # fmt: skip
     base = _by_seed(rows[rows["metric"] == "cka_baseline"]).mean()
     reason = (f"raw linear CKA of the trained pair; the untrained-network baseline is "
               f"{100 * base:.1f}%, so {ours.value - 100 * base:.1f} points are above it "

@@ -8,16 +8,16 @@ from diffusion_circuits.stats.compare import (
     compare_groups,
 )
 from diffusion_circuits.stats.corrections import adjust_family
-from diffusion_circuits.stats.hierarchical import (
-    compare_by_unit,
-    seed_level_comparison,
-)
 from diffusion_circuits.stats.tables import (
     table1_circuit_complexity,
     table2_head_specialisation,
     table3_layer_ablation,
     table4_cross_dataset,
     to_markdown,
+)
+from diffusion_circuits.stats.unit_comparison import (
+    compare_by_unit,
+    seed_level_comparison,
 )
 
 __all__ = [

@@ -2,13 +2,13 @@
 
 For each combination of the ``by`` columns, values are first averaged to one per
 statistical unit (the image, or the training seed for model-level claims), then compared
-with Welch's t-test, Cohen's d, a bootstrap CI of the mean difference, achieved power,
-the N per group needed for power 0.95, and a two-sample Kolmogorov-Smirnov test.
+with Welch's t-test, Cohen's d, a bootstrap CI of the mean difference, the smallest |d|
+the design detects with power 0.8 (prospective: post-hoc power at the observed effect
+carries no information beyond the p value) and a two-sample Kolmogorov-Smirnov test.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -17,15 +17,16 @@ import pandas as pd
 import pingouin as pg
 from scipy import stats
 
+from diffusion_circuits.stats.seed_level import detectable_d
+
 __all__ = ["COLUMNS", "bootstrap_ci", "cohen_label", "compare_groups", "compare_datasets"]
 
 COLUMNS = [
     "test", "contrast", "n_a", "n_b", "mean_a", "sd_a", "mean_b", "sd_b", "estimate", "ratio",
-    "ci_low", "ci_high", "ci_method", "t", "dof", "p_value", "effect_size", "effect_label", "power",
-    "n_for_power_95", "ks_stat", "ks_p_value", "note",
+    "ci_low", "ci_high", "ci_method", "t", "dof", "p_value", "effect_size", "effect_label",
+    "d_for_power_80", "ks_stat", "ks_p_value", "note",
 ]  # fmt: skip
 
-TARGET_POWER = 0.95
 ALPHA = 0.05
 
 
@@ -88,17 +89,6 @@ def _mean_difference(a, b, axis):
     return np.mean(b, axis=axis) - np.mean(a, axis=axis)
 
 
-def _n_for_power(d: float, alpha: float = ALPHA) -> float:
-    """Units per group for power 0.95 (two-sided, level ``alpha``); NaN when undefined."""
-    if not np.isfinite(d) or d == 0:
-        return np.nan
-    # pingouin's solver needs n > 2; a huge effect is already detected with 2 per group.
-    if pg.power_ttest2n(nx=2, ny=2, d=d, alpha=alpha) >= TARGET_POWER:
-        return 2.0
-    needed = pg.power_ttest(d=d, power=TARGET_POWER, alpha=alpha)
-    return float(math.ceil(needed)) if np.isfinite(needed) else np.nan
-
-
 def compare_groups(
     a: np.ndarray,
     b: np.ndarray,
@@ -111,9 +101,8 @@ def compare_groups(
     """All statistics of :data:`COLUMNS` for two samples (one value per unit).
 
     ``estimate = mean(b) - mean(a)``; d, t and the CI share its sign. ``alpha`` is the
-    test level of ``power`` and ``n_for_power_95`` (the stats stage passes
-    ``params.stats.alpha``). Non-finite values
-    are dropped first. Fewer than 2 units in a group, or no variance in either group,
+    test level of ``d_for_power_80`` (the stats stage passes ``params.stats.alpha``).
+    Non-finite values are dropped first. Fewer than 2 units in a group, or no variance in either group,
     gives NaN tests and a ``note`` saying why.
 
     Examples
@@ -127,7 +116,7 @@ def compare_groups(
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     row: dict = dict.fromkeys(COLUMNS, np.nan)
     row.update(test="welch_t", contrast="b - a", n_a=len(a), n_b=len(b), effect_label="undefined",
-               ci_method="none")  # fmt: skip
+               ci_method="none", d_for_power_80=detectable_d(len(a), len(b), alpha))  # fmt: skip
     notes = [f"{dropped} non-finite units dropped"] if dropped else []
     if len(a):
         row.update(mean_a=float(a.mean()), sd_a=float(a.std(ddof=1)) if len(a) > 1 else np.nan)
@@ -157,8 +146,7 @@ def compare_groups(
         ci_low=low, ci_high=high, ci_method=f"{method} bootstrap over units" if method != "none"
         else "none", t=float(welch.statistic), dof=float(welch.df),
         p_value=float(welch.pvalue), effect_size=d, effect_label=cohen_label(d),
-        power=float(pg.power_ttest2n(nx=len(a), ny=len(b), d=d, alpha=alpha)),
-        n_for_power_95=_n_for_power(d, alpha), ks_stat=float(ks.statistic),
+        ks_stat=float(ks.statistic),
         ks_p_value=float(ks.pvalue), note="; ".join(notes),
     )  # fmt: skip
     return row
@@ -198,7 +186,7 @@ def compare_datasets(
         several seeds, an image's values are averaged over the seeds' models);
         ``"seed"``: model-level claims, one value per independently trained model.
     n_resamples, seed, confidence : bootstrap settings (``seed`` seeds the resampling).
-    alpha : test level for ``power`` and ``n_for_power_95``.
+    alpha : test level for ``d_for_power_80``.
 
     Returns
     -------
@@ -213,9 +201,8 @@ def compare_datasets(
     - ``t, dof, p_value``: Welch's unequal-variance t-test (scipy), two-sided
     - ``effect_size``: Cohen's d with pooled SD (pingouin), sign of the estimate;
       ``effect_label``: :func:`cohen_label`
-    - ``power``: achieved power of the two-sided Welch test at level ``alpha`` for this d and
-      these n (pingouin ``power_ttest2n``); ``n_for_power_95``: units per group for
-      power 0.95 (pingouin ``power_ttest``, ceil; NaN when d is 0 or undefined)
+    - ``d_for_power_80``: the smallest |d| the two-sided Welch test at level ``alpha``
+      detects with power 0.8 at these n (pingouin ``power_ttest2n``; NaN below 2 units)
     - ``ks_stat, ks_p_value``: two-sample Kolmogorov-Smirnov test (scipy)
     - ``note``: why statistics are NaN or how the CI was obtained; empty otherwise
 

@@ -11,7 +11,6 @@ import pandas as pd
 from diffusion_circuits.stats.accuracy import accuracy_table
 from diffusion_circuits.stats.compare import ALPHA
 from diffusion_circuits.stats.corrections import adjust_family
-from diffusion_circuits.stats.hierarchical import NO_SEED_INFERENCE, compare_by_unit
 from diffusion_circuits.stats.tables import (
     table1_circuit_complexity,
     table2_head_specialisation,
@@ -19,6 +18,7 @@ from diffusion_circuits.stats.tables import (
     table4_cross_dataset,
     unit_note,
 )
+from diffusion_circuits.stats.unit_comparison import NO_SEED_INFERENCE, compare_by_unit
 
 __all__ = [
     "ALL_SEEDS",
@@ -171,7 +171,7 @@ def dataset_comparisons(inputs: StudyInputs, *, alpha: float = ALPHA, **kwargs) 
     Table 4 rows, pooled over timesteps, with ``metric`` the Table 4 label),
     ``seed_scope`` (``"all"``: every seed; ``"<s>"``: seed s alone, image rows only, for
     the per-seed robustness of verdicts), ``metric``, ``timestep``, ``target``, the
-    columns of :func:`~diffusion_circuits.stats.hierarchical.compare_by_unit` (``unit``
+    columns of :func:`~diffusion_circuits.stats.unit_comparison.compare_by_unit` (``unit``
     image | seed among them), ``p_bonferroni``, ``p_holm`` and ``significant`` within
     each (family, unit, seed_scope).
     """
@@ -223,9 +223,8 @@ def study_statistics(
     timesteps = sorted(impacts["timestep"].unique())
     t3 = min(timesteps, key=lambda t: abs(t - table3_timestep))
     tables = {
-        "table1_circuit_complexity": table1_circuit_complexity(
-            _circuit_complexity(inputs), **common
-        ),
+        # per component type first (the primary result), then the combined ratio
+        "table1_circuit_complexity": table1_circuit_complexity(inputs.circuit_complexity, **common),
         # The paper's Table 2 is "t=300 representative": the same timestep as Table 3.
         # Heads belong to one trained model: Table 2 is always per image (and per seed).
         "table2_head_specialisation": table2_head_specialisation(

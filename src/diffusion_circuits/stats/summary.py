@@ -20,11 +20,11 @@ def table_captions() -> dict[str, str]:
 def _seed_level(row) -> dict:
     return {"estimate": row.estimate, "ci_low": row.ci_low, "ci_high": row.ci_high,
             "p_value": row.p_value, "p_holm": row.p_holm, "effect_size": row.effect_size,
-            "power": row.power, "n_seeds": min(row.n_a, row.n_b)}  # fmt: skip
+            "d_for_power_80": row.d_for_power_80, "n_seeds": min(row.n_a, row.n_b)}  # fmt: skip
 
 
 def stats_metrics(tables: dict[str, pd.DataFrame]) -> dict:
-    """Nested dict with stable keys: table1.t<t>.<stat>, table3.<dataset>.<group>.<stat>, ...
+    """Nested dict with stable keys: table1.<component_type>.t<t>.<stat>, table3.<dataset>.<group>.<stat>, ...
 
     Image-level values keep their keys; the seed-level result of each Table 1 and Table 4
     row sits beside them under ``seed_level`` (NaN tests with one seed).
@@ -32,10 +32,11 @@ def stats_metrics(tables: dict[str, pd.DataFrame]) -> dict:
     metrics: dict = {"table1": {}, "table3": {}, "table4": {}, "divergence": {}}
     for row in tables["table1_circuit_complexity"].itertuples(index=False):
         key = f"t{row.timestep}"
+        by_type = metrics["table1"].setdefault(row.component_type, {})
         if row.unit == "seed":
-            metrics["table1"].setdefault(key, {})["seed_level"] = _seed_level(row)
+            by_type.setdefault(key, {})["seed_level"] = _seed_level(row)
             continue
-        metrics["table1"].setdefault(key, {}).update({
+        by_type.setdefault(key, {}).update({
             "synthetic": row.mean_a, "natural": row.mean_b, "ratio": row.ratio,
             "p_value": row.p_value, "p_holm": row.p_holm, "effect_size": row.effect_size,
             "ci_low": row.ci_low, "ci_high": row.ci_high,

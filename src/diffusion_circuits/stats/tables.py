@@ -2,7 +2,7 @@
 
 Tables 1 and 4 compare the datasets at two units, one row each (column ``unit``): the
 image (each image's values averaged over the seeds' models; about these models on these
-images) and the training seed (one mean per trained model, hierarchical bootstrap; about
+images) and the training seed (the crossed seeds x images model of stats/seed_level.py; about
 training runs, which is what a claim about a dataset needs). With one seed the seed rows
 say that no seed-level inference exists. Every table records its unit in
 ``attrs["unit_note"]``, which :func:`to_markdown` prints under the table.
@@ -16,14 +16,15 @@ import pandas as pd
 from diffusion_circuits.layout import LAYER_GROUPS
 from diffusion_circuits.stats.compare import ALPHA, bootstrap_ci
 from diffusion_circuits.stats.corrections import adjust_family
-from diffusion_circuits.stats.hierarchical import compare_by_unit
 from diffusion_circuits.stats.markdown import to_markdown
+from diffusion_circuits.stats.unit_comparison import compare_by_unit
 
 __all__ = [
     "GROUP_ORDER",
     "ROLE_LABELS",
     "ROLE_TEST_COLUMNS",
     "unit_note",
+    "component_type_order",
     "table1_circuit_complexity",
     "table2_head_specialisation",
     "table3_layer_ablation",
@@ -41,8 +42,8 @@ ROLE_TEST_COLUMNS = ("role_candidate", "role_score", "null_threshold", "p_value"
                      "semantic_score", "semantic_part", "semantic_p_value")  # fmt: skip
 
 TABLE1_COLUMNS = [
-    "timestep", "unit", "n_a", "n_b", "mean_a", "sd_a", "mean_b", "sd_b", "ratio", "estimate",
-    "ci_low", "ci_high", "ci_method", "effect_size", "effect_label", "power", "d_for_power_80",
+    "component_type", "timestep", "unit", "n_a", "n_b", "mean_a", "sd_a", "mean_b", "sd_b", "ratio", "estimate",
+    "ci_low", "ci_high", "ci_method", "effect_size", "effect_label", "d_for_power_80",
     "p_value", "p_bonferroni", "p_holm", "significant", "note",
 ]  # fmt: skip
 
@@ -52,7 +53,8 @@ def unit_note(unit: str) -> str:
     if unit == "image and seed":
         return (
             "unit: image rows test these models on these images; seed rows test training "
-            "runs (per-seed means, hierarchical bootstrap CI) and are the ones that speak "
+            "runs and images (crossed seeds x images model: seed and image random effects) and "
+            "are the ones that speak "
             "about a dataset; Holm within each unit"
         )
     if unit == "seed":
@@ -86,52 +88,76 @@ def _select(df: pd.DataFrame, column: str, allowed, what: str) -> pd.DataFrame:
 
 
 def _by_unit(rows: pd.DataFrame, by: list[str], image: str, *, alpha: float = ALPHA,
-             **compare_kwargs) -> pd.DataFrame:  # fmt: skip
-    """compare_by_unit, Holm at level ``alpha`` within each unit; no ``seed``: one model each."""
+             family: str | list[str] = "unit", **compare_kwargs) -> pd.DataFrame:  # fmt: skip
+    """compare_by_unit, Holm at level ``alpha`` within each ``family`` (default: each unit);
+    no ``seed`` column: one model per dataset."""
     if "seed" not in rows.columns:
         rows = rows.assign(seed=0)
     table = compare_by_unit(rows, by=by, image=image, alpha=alpha, **compare_kwargs)
     attrs = dict(table.attrs)
-    table = adjust_family(table, family="unit", alpha=alpha)
+    table = adjust_family(table, family=family, alpha=alpha)
     table.attrs.update(attrs)
     return table
+
+
+COMBINED = "all"  # the component_type of the participation ratio over every component
+
+
+def component_type_order(types) -> list[str]:
+    """Per-type rows first (the primary result), the combined ratio last.
+
+    >>> component_type_order(["all", "resnet", "head"])
+    ['head', 'resnet', 'all']
+    """
+    types = sorted(set(types))
+    return [t for t in types if t != COMBINED] + ([COMBINED] if COMBINED in types else [])
 
 
 def table1_circuit_complexity(
     circuit_df: pd.DataFrame, *, image: str = "image_id", **compare_kwargs
 ) -> pd.DataFrame:
-    """Table 1: circuit complexity per timestep, natural vs synthetic, per unit.
+    """Table 1: circuit complexity per component type and timestep, natural vs synthetic.
 
-    Uses the rows with ``metric == "circuit_complexity"`` (and ``component_type ==
-    "all"`` when that column exists); ``compare_kwargs`` go to
-    :func:`~diffusion_circuits.stats.hierarchical.compare_by_unit` (``groups``,
+    Uses the participation-ratio rows (``metric`` ``circuit_complexity`` over every
+    component, ``component_type`` ``"all"``; ``circuit_complexity_<type>`` per component
+    type: attention heads, ResNets, ... as the analysis stage labels them). The per-type rows are
+    the primary result: a head's and a ResNet's ablation impacts differ in scale, so the
+    combined ratio mostly counts how the impact splits between the two types. The
+    combined rows are the quantity compared with the paper's. Without a
+    ``component_type`` column every row is the combined ratio. ``compare_kwargs`` go
+    to :func:`~diffusion_circuits.stats.unit_comparison.compare_by_unit` (``groups``,
     ``n_resamples``, ``seed``, ``confidence``, ``alpha``: the level of ``significant``).
 
     Returns
     -------
-    Two rows per timestep (``unit`` image, then seed): ``timestep, unit, n_a, n_b,
-    mean_a, sd_a, mean_b, sd_b`` (a = synthetic, b = natural; n counts the unit),
-    ``ratio`` (mean_b / mean_a, the paper's "Ratio"), ``estimate`` (mean_b - mean_a)
-    with bootstrap ``ci_low, ci_high`` and ``ci_method``, ``effect_size`` (Cohen's d),
-    ``effect_label``, ``power``, ``d_for_power_80``, ``p_value`` (Welch),
-    ``p_bonferroni`` and ``p_holm`` over the timesteps of one unit, ``significant``
-    (Holm p < alpha), ``note``.
+    Two rows per component type and timestep (``unit`` image, then seed):
+    ``component_type, timestep, unit, n_a, n_b, mean_a, sd_a, mean_b, sd_b`` (a =
+    synthetic, b = natural; n counts the unit), ``ratio`` (mean_b / mean_a, the paper's
+    "Ratio"), ``estimate`` (mean_b - mean_a) with ``ci_low, ci_high`` and
+    ``ci_method``, ``effect_size`` (Cohen's d), ``effect_label``, ``d_for_power_80``,
+    ``p_value``, ``p_bonferroni`` and ``p_holm`` over the timesteps of one unit and
+    component type, ``significant`` (Holm p < alpha), ``note``.
 
     Examples
     --------
     >>> df = pd.DataFrame({"dataset": ["synthetic"] * 3 + ["natural"] * 3,
     ...     "image_id": [0, 1, 2, 0, 1, 2], "timestep": 100, "metric": "circuit_complexity",
     ...     "value": [0.1, 0.2, 0.3, 0.2, 0.3, 0.4]})
-    >>> table1_circuit_complexity(df, n_resamples=100)[["timestep", "unit", "ratio"]].round(2)
-       timestep   unit  ratio
-    0       100  image    1.5
-    1       100   seed    1.5
+    >>> table1_circuit_complexity(df, n_resamples=100)[["component_type", "unit", "ratio"]].round(2)
+      component_type   unit  ratio
+    0            all  image    1.5
+    1            all   seed    1.5
     """
     _check_columns(circuit_df, ["metric", "timestep"], "circuit table")
-    rows = _select(circuit_df, "metric", ["circuit_complexity"], "table 1")
-    if "component_type" in rows.columns:
-        rows = _select(rows, "component_type", ["all"], "table 1")
-    table = _by_unit(rows, ["timestep"], image, **compare_kwargs)
+    if "component_type" not in circuit_df.columns:
+        circuit_df = circuit_df.assign(component_type=COMBINED)
+    # the analysis names each type's ratio circuit_complexity_<type> (analysis/circuits.py)
+    names = {"circuit_complexity", *(f"circuit_complexity_{t}" for t in circuit_df["component_type"].unique())}  # fmt: skip
+    rows = _select(circuit_df, "metric", sorted(names), "table 1")
+    table = _by_unit(rows, ["component_type", "timestep"], image,
+                     family=["unit", "component_type"], **compare_kwargs)  # fmt: skip
+    order = {t: k for k, t in enumerate(component_type_order(table["component_type"]))}
+    table = table.sort_values("component_type", key=lambda s: s.map(order), kind="stable")
     return _finish(table[TABLE1_COLUMNS], "image and seed", groups=table.attrs["groups"],
                    confidence=table.attrs["confidence"])  # fmt: skip
 
@@ -333,7 +359,7 @@ def table4_cross_dataset(
         intervention impact leaves out) is added to its rows' ``note`` and to the table's
         ``unit_note``.
     image, compare_kwargs : passed to
-        :func:`~diffusion_circuits.stats.hierarchical.compare_by_unit`.
+        :func:`~diffusion_circuits.stats.unit_comparison.compare_by_unit`.
     alpha : level of ``significant`` and of the power columns.
 
     Returns

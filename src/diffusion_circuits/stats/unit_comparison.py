@@ -11,12 +11,10 @@ the p value come from the same model. The image-level result (see
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import pingouin as pg
 
 from diffusion_circuits.stats.compare import ALPHA, COLUMNS, compare_datasets, compare_groups
 from diffusion_circuits.stats.seed_level import crossed_difference, crossed_table
@@ -36,7 +34,7 @@ NO_SEED_INFERENCE = "one training seed per dataset: no seed-level inference exis
 SEED_UNIT = "crossed seeds x images interval (seed and image random effects; seed = unit)"
 SEED_MEANS = "t / Welch interval on per-seed means (seed = unit)"
 # Columns added after COLUMNS by compare_by_unit.
-BY_UNIT_COLUMNS = ["unit", "n_seeds_a", "n_seeds_b", "d_for_power_80"]
+BY_UNIT_COLUMNS = ["unit", "n_seeds_a", "n_seeds_b"]
 
 
 def difference(mean_a: np.ndarray, mean_b: np.ndarray) -> np.ndarray:
@@ -62,14 +60,6 @@ def _table(seeds: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     return np.array([v.mean() for v in _clean(seeds)])[:, None]
 
 
-@functools.lru_cache(maxsize=256)
-def _d_for_power(n_a: int, n_b: int, power: float = 0.8, alpha: float = ALPHA) -> float:
-    """|d| a two-sided Welch test at level ``alpha`` with these group sizes detects with ``power``."""
-    if n_a < 2 or n_b < 2:
-        return np.nan
-    return float(pg.power_ttest2n(nx=n_a, ny=n_b, power=power, alpha=alpha))
-
-
 def seed_level_comparison(
     a_seeds: Sequence[np.ndarray],
     b_seeds: Sequence[np.ndarray],
@@ -87,19 +77,17 @@ def seed_level_comparison(
 
     Returns the :data:`COLUMNS` of :func:`compare_groups` computed on the per-seed means
     (``n_a``/``n_b`` count seeds; ``effect_size`` is Cohen's d between per-seed means;
-    ``power`` is the achieved power for that d with these numbers of seeds), with ``t``,
+    ``d_for_power_80`` the |d| the test detects with power 0.8 at these seed counts), with ``t``,
     ``dof``, ``p_value`` and ``ci_low``/``ci_high`` replaced by the crossed model's
     (:func:`~diffusion_circuits.stats.seed_level.crossed_difference`; Welch on the seed
     means for a nested table), so the CI excludes 0 exactly when ``p_value < 1 -
-    confidence``; ``ci_method`` says which, and ``d_for_power_80`` is the |d| the test
-    detects with power 0.8 (pingouin ``power_ttest2n``). With fewer than two seeds in a
+    confidence``; ``ci_method`` says which. With fewer than two seeds in a
     group every test column is NaN and ``note`` says that no seed-level inference exists.
     """
     table_a, table_b = _table(a_seeds), _table(b_seeds)
     means_a, means_b = table_a.mean(axis=1), table_b.mean(axis=1)
     row = compare_groups(means_a, means_b, n_resamples=n_resamples, seed=seed,
                          confidence=confidence, alpha=alpha)  # fmt: skip
-    row["d_for_power_80"] = _d_for_power(len(means_a), len(means_b), alpha=alpha)
     if len(means_a) < 2 or len(means_b) < 2:
         row.update(ci_low=np.nan, ci_high=np.nan, ci_method="none", note=NO_SEED_INFERENCE)
         return row
@@ -135,7 +123,7 @@ def compare_by_unit(
     ----------
     df : tidy table with ``between``, ``image``, ``seed_column``, ``dv`` and ``by``.
     image, seed_column : the image and training-seed columns.
-    alpha : test level for the power columns (the stats stage passes ``params.stats.alpha``).
+    alpha : test level of ``d_for_power_80`` (the stats stage passes ``params.stats.alpha``).
     Other parameters as :func:`~diffusion_circuits.stats.compare.compare_datasets`.
 
     Returns
@@ -147,7 +135,6 @@ def compare_by_unit(
       over images, BCa CI) or ``"seed"`` (training runs and images: the crossed seeds x
       images model of :func:`seed_level_comparison`)
     - ``n_seeds_a, n_seeds_b``: training seeds per group
-    - ``d_for_power_80``: |d| detectable with power 0.8 at the row's unit counts
 
     With one seed per group the seed row has NaN tests, ``ci_method`` ``"none"`` and the
     note :data:`NO_SEED_INFERENCE`.
@@ -166,7 +153,6 @@ def compare_by_unit(
     images["unit"] = "image"
     images["n_seeds_a"] = int(seeds_per_group.get(groups[0], 0))
     images["n_seeds_b"] = int(seeds_per_group.get(groups[1], 0))
-    images["d_for_power_80"] = [_d_for_power(int(a), int(b), alpha=alpha) for a, b in zip(images["n_a"], images["n_b"], strict=True)]  # fmt: skip
     rows = []
     for key, part in per_image.groupby(by, dropna=False, sort=True) if by else [((), per_image)]:
         key = key if isinstance(key, tuple) else (key,)
