@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import DDPMScheduler
 from tqdm.auto import tqdm
 
 from diffusion_circuits.analysis.probing import ProbeSet, noised_batches
@@ -20,6 +20,7 @@ from diffusion_circuits.metrics.accuracy import noise_mse, noise_prediction_accu
 from diffusion_circuits.metrics.attention_entropy import head_entropy, key_saliency, specialisation
 from diffusion_circuits.metrics.feature_complexity import feature_complexity, hoyer_sparsity
 from diffusion_circuits.metrics.information_flow import information_flow
+from diffusion_circuits.model.factory import Denoiser
 from diffusion_circuits.model.noise import predict_noise
 from diffusion_circuits.probe import Probe
 
@@ -91,7 +92,7 @@ def scale_free_complexity(activations: pd.DataFrame) -> pd.DataFrame:
 
 @torch.no_grad()
 def summarise_activations(
-    unet: UNet2DModel,
+    unet: Denoiser,
     scheduler: DDPMScheduler,
     probe_set: ProbeSet,
     timesteps,

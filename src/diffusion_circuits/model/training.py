@@ -19,14 +19,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_snr
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from diffusion_circuits.io import UserError, atomic_dir, atomic_path
 from diffusion_circuits.model.device import bf16_pays, resolve_device
-from diffusion_circuits.model.factory import build_scheduler, build_unet
+from diffusion_circuits.model.factory import Denoiser, build_network, build_scheduler
+from diffusion_circuits.model.forward import denoise
 from diffusion_circuits.model.noise import training_target
 from diffusion_circuits.params import Params
 
@@ -47,7 +48,7 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainResult:
-    unet: UNet2DModel
+    network: Denoiser  # of params.model.backbone, EMA weights
     scheduler: DDPMScheduler
     final_loss: float
     images_per_second: float
@@ -172,7 +173,7 @@ def train_ddpm(
         )
     main = accelerator.is_main_process
 
-    unet = build_unet(params.model, seed=seed)
+    unet = build_network(params.model, seed=seed)
     scheduler = build_scheduler(params.scheduler)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.learning_rate, weight_decay=1e-4)
     lr_schedule = LambdaLR(
@@ -237,7 +238,7 @@ def train_ddpm(
         noisy = scheduler.add_noise(images, noise, timesteps)
         noisy = noisy.contiguous(memory_format=memory_format)
         with accelerator.autocast():
-            prediction = unet(noisy, timesteps).sample
+            prediction = denoise(unet, noisy, timesteps)
         target = training_target(scheduler, images, noise, timesteps)
         per_sample = F.mse_loss(prediction.float(), target, reduction="none").mean(dim=(1, 2, 3))
         weights = min_snr_weights(scheduler, timesteps, cfg.snr_gamma).to(per_sample.device)
@@ -278,7 +279,7 @@ def train_ddpm(
 
     trained_steps = cfg.steps - start_step
     return TrainResult(
-        unet=final,
+        network=final,
         scheduler=scheduler,
         final_loss=loss_value,
         images_per_second=trained_steps * cfg.batch_size / wall if wall > 0 else float("nan"),
