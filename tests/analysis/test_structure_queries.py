@@ -6,14 +6,14 @@ import pytest
 import torch
 from diffusers import DiTTransformer2DModel
 
-from diffusion_circuits.analysis.circuits import component_type
+from diffusion_circuits.analysis.circuits import branch_components, component_types
 from diffusion_circuits.analysis.interventions import (
     Reference,
     intervention_specs,
     layer_group_blocks,
 )
 from diffusion_circuits.model.factory import build_unet
-from diffusion_circuits.probe import LAYER_GROUPS, Head, Probe
+from diffusion_circuits.probe import LAYER_GROUPS, TRANSFORMER_LAYER_GROUPS, Head, Probe
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +69,23 @@ def test_a_transformer_gets_layer_and_head_interventions_and_no_cuts(tiny_params
         "layer_ablation", "feature_scaling", "component_ablation", "attention_perturbation",
     }  # fmt: skip
     layers = [s.target for s in specs if s.family == "layer_ablation"]
-    assert layers == [group for group in LAYER_GROUPS for _ in range(3)]
+    assert layers == [group for group in TRANSFORMER_LAYER_GROUPS for _ in range(3)]
     blocks = [h for hooks in layer_group_blocks(dit_probe).values() for h in hooks]
     assert blocks == dit_probe.main_path[1:-1]
-    heads = [s.target for s in specs if s.family == "component_ablation" and s.method == "mean"]
-    assert heads == [head.name for head in dit_probe.heads]  # no ResNets in a transformer
-    assert {component_type(target) for target in heads} == {"head"}
+    components = [
+        s.target for s in specs if s.family == "component_ablation" and s.method == "mean"
+    ]
+    # no ResNets in a transformer: its heads, then each block's feed-forward branch
+    branches = [f"block.{i}.ff" for i in range(8)]
+    assert components == [head.name for head in dit_probe.heads] + branches
+    types = component_types(dit_probe)
+    assert [types[c] for c in components] == ["head"] * len(dit_probe.heads) + ["ff"] * 8
 
 
-def test_component_type_reads_head_labels_only():
-    assert component_type(Head("mid.attn.0", 3).name) == "head"
-    assert component_type("mid.attn.0") == "resnet"  # a whole attention layer is no head
-    assert component_type("up.2.resnet.1.residual") == "resnet"
+def test_component_types_come_from_the_probe_not_the_names(unet_probe):
+    types = component_types(unet_probe)
+    assert types[Head("mid.attn.0", 3).name] == "head"
+    assert "mid.attn.0" not in types  # a whole attention layer is no component
+    assert branch_components(unet_probe) == unet_probe.residuals
+    assert {types[r] for r in unet_probe.residuals} == {"resnet"}
+    assert set(types) == {h.name for h in unet_probe.heads} | set(unet_probe.residuals)

@@ -218,9 +218,12 @@ def circuit_robustness(tops: pd.DataFrame) -> pd.DataFrame:
                 continue
             n = int(min(sizes[first], sizes[second]))
             chance = expected_jaccard(len(sets[first]), len(sets[second]), n)
-            counts = [_type_counts(sets[first], types), _type_counts(sets[second], types)]
-            typed = key[-1] != "all" or not set(counts[0]) | set(counts[1]) <= set(type_sizes)
-            by_type = chance if typed else expected_jaccard_by_type(*counts, type_sizes)
+            # within one type, or with components of no per-type table: the plain chance
+            if key[-1] != "all" or not sets[first] | sets[second] <= types.keys():
+                by_type = chance
+            else:
+                counts = [_type_counts(sets[first], types), _type_counts(sets[second], types)]
+                by_type = expected_jaccard_by_type(*counts, type_sizes)
             value = _jaccard(sets[first], sets[second])
             rows.append((*key, comparison, label, first[1], second[1], value, chance,
                          len(sets[first]), n, by_type))  # fmt: skip
