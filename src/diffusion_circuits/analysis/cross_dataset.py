@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from diffusion_circuits.analysis.accuracy import accuracy_table
-from diffusion_circuits.analysis.interventions import layer_group_blocks
+from diffusion_circuits.analysis.layer_groups import layer_group_blocks
 from diffusion_circuits.analysis.model_io import TrainedModel
 from diffusion_circuits.analysis.probing import noised_batches
 from diffusion_circuits.metrics.accuracy import noise_mse

@@ -4,8 +4,9 @@ For every batch of probe images at one timestep the clean run and each intervene
 see the same ``x_t`` (common random numbers), so ``impact = (MSE_int - MSE_base) /
 MSE_base`` measures the intervention alone. Families:
 
-- ``layer_ablation``: each of the 7 layer groups, zero / mean / resample ablated
-  (every main-path hook point of the group; mean and resample from a reference set of
+- ``layer_ablation``: each layer group, zero / mean / resample ablated (every main-path
+  hook point of the group; a transformer block at its attention and feed-forward
+  outputs, :func:`layer_group_ablation_points`; mean and resample from a reference set of
   training images at the same timestep; a resample run gives each probe image ONE
   reference image, the same at every hook of the group, so the patched state is
   coherent);
@@ -38,6 +39,7 @@ from diffusers import DDPMScheduler
 from tqdm.auto import tqdm
 
 from diffusion_circuits.analysis.circuits import branch_components
+from diffusion_circuits.analysis.layer_groups import layer_group_ablation_points, layer_group_blocks
 from diffusion_circuits.analysis.probing import ProbeSet, noised_batches
 from diffusion_circuits.metrics.accuracy import noise_mse
 from diffusion_circuits.metrics.impact import impact
@@ -63,7 +65,6 @@ from diffusion_circuits.probe import (
 __all__ = [
     "InterventionSpec",
     "Reference",
-    "layer_group_blocks",
     "HeadResample",
     "intervention_specs",
     "reference_activations",
@@ -133,16 +134,6 @@ class HeadResample(Intervention):
         return out
 
 
-def layer_group_blocks(probe: Probe) -> dict[str, list[str]]:
-    """Each layer group's main-path hook points, in forward order (non-empty groups only).
-
-    The input map and the output head are left out: ablating either removes the model's
-    input or its prediction outright, which says nothing about the group around it.
-    """
-    ends = (probe.input_point, probe.output_point)
-    return probe.grouped([h for h in probe.main_path if h not in ends])
-
-
 def _component_specs(target: str, builders: dict) -> list[InterventionSpec]:
     # Mean ablation runs on every probe image; the other baselines on the subset only.
     return [
@@ -175,12 +166,15 @@ def _branch_specs(branch: str) -> list[InterventionSpec]:
     )
 
 
-def _layer_specs(group: str, hooks: list[str], factors) -> list[InterventionSpec]:
-    """A layer group ablated at all its hooks, then its output (last hook) scaled."""
+def _layer_specs(
+    group: str, ablated: list[str], hooks: list[str], factors
+) -> list[InterventionSpec]:
+    """A layer group ablated at its ``ablated`` points, then its output (last main-path
+    hook of ``hooks``) scaled."""
     builders = {
-        "zero": lambda ref: [ZeroAblation(h) for h in hooks],
-        "mean": lambda ref: [MeanAblation(h, ref.means[h]) for h in hooks],
-        "resample": lambda ref: [Patch(h, ref.resampled(h)) for h in hooks],
+        "zero": lambda ref: [ZeroAblation(h) for h in ablated],
+        "mean": lambda ref: [MeanAblation(h, ref.means[h]) for h in ablated],
+        "resample": lambda ref: [Patch(h, ref.resampled(h)) for h in ablated],
     }
     specs = [InterventionSpec("layer_ablation", group, m, build) for m, build in builders.items()]
     for factor in factors:
@@ -221,8 +215,9 @@ def _interruption_specs(probe: Probe) -> list[InterventionSpec]:
 def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[InterventionSpec]:
     """Every intervention the analysis runs, in a fixed order."""
     specs: list[InterventionSpec] = []
+    ablated = layer_group_ablation_points(probe)
     for group, hooks in layer_group_blocks(probe).items():
-        specs.extend(_layer_specs(group, hooks, params.scaling_factors))
+        specs.extend(_layer_specs(group, ablated[group], hooks, params.scaling_factors))
     for attn, n_heads in probe.attention_heads.items():
         for head in range(n_heads):
             specs.extend(_head_specs(Head(attn, head)))

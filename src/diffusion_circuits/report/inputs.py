@@ -82,6 +82,16 @@ def network_description(model: ModelParams) -> str:
     return f"UNet2DModel {list(model.block_out_channels)}, attention head dim {model.attention_head_dim}"  # fmt: skip
 
 
+def _absent_for_backbone(metrics: Path, model: str) -> dict[str, str]:
+    """The header line naming the study's quantities this backbone does not have (the
+    analyze stage's ``absent_for_backbone``); no line for a U-Net, which has them all."""
+    absent = _json(layout.stage_metrics("analyze", model, metrics)).get("absent_for_backbone")
+    if not absent:
+        return {}
+    reasons = "; ".join(f"{quantity}: {why}" for quantity, why in sorted(absent.items()))
+    return {"does not exist for this backbone (no rows, no zeros stand in)": reasons}
+
+
 def _per_seed(metrics: Path, stage: str, seeds, describe) -> str:
     """``dataset: seed s value; ...`` from ``metrics/<stage>/<dataset>-seed<s>.json``."""
     parts = []
@@ -222,6 +232,7 @@ def report_header(params: Params, ctx: ReportInputs, commit: str, versions: str,
         "model": f"{network_description(params.model)}, trained to output "
         f"{_OUTPUT[params.scheduler.prediction_type]} (accuracy and every impact are read "
         "on the noise estimate it implies)",
+        **_absent_for_backbone(metrics, layout.model_name(DATASETS[0], first)),
         "training": f"{params.train.steps} steps x batch {params.train.batch_size}, seeds "
         f"{list(params.train.seeds)}, mixed precision asked: {params.train.mixed_precision}",
         **model_quality(params, metrics),
