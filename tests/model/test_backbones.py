@@ -6,7 +6,6 @@ import pytest
 import torch
 from diffusers import DiTTransformer2DModel, UNet2DModel
 
-from conftest import TINY
 from diffusion_circuits.model.factory import (
     CheckpointError,
     build_network,
@@ -25,8 +24,10 @@ DIT = {"backbone": "dit", "dit": {"num_layers": 2, "patch_size": 4, "num_attenti
 
 
 @pytest.fixture
-def tiny_dit() -> Params:
-    return params_with({**TINY, "model": {**TINY["model"], **DIT}})
+def tiny_dit(tiny_params) -> Params:
+    raw = tiny_params.model_dump(mode="json")
+    raw["model"] |= DIT
+    return Params.model_validate(raw)
 
 
 def test_the_default_dit_has_8_heads_at_256_channels_and_follows_the_data():
