@@ -72,18 +72,18 @@ def main() -> None:
         wall = time.perf_counter() - started
         probe_set = select_probe_set(faces, 100, channels)
         table = accuracy_table(
-            result.unet, result.scheduler, probe_set.x0, probe_set.image_ids,
+            result.network, result.scheduler, probe_set.x0, probe_set.image_ids,
             params.probe.timesteps, seed=params.probe.seed, moments=pixel_moments(x0),
         )  # fmt: skip
         means = table.groupby(["metric", "timestep"])["value"].mean()
         share = share_summary(
-            one_step_share(result.unet, result.scheduler, probe_set, params.probe.timesteps,
+            one_step_share(result.network, result.scheduler, probe_set, params.probe.timesteps,
                            params.probe.seed, batch_size=50)
         ).set_index(["target", "method", "timestep"])["mse_rise"]  # fmt: skip
-        probe = Probe(result.unet)
+        probe = Probe(result.network)
         whole = [r for r in share_runs(probe) if r.target == "attention"]
         distances, samples = sample_impact(
-            result.unet, result.scheduler, share_sample_runs(probe, whole), 16, 25, 0,
+            result.network, result.scheduler, share_sample_runs(probe, whole), 16, 25, 0,
             progress=False,
         )  # fmt: skip
         np.save(out / f"{name}.npy", samples.numpy())
@@ -105,7 +105,7 @@ def main() -> None:
             },
             "sample_rms_uniform": round(float(rms["uniform"]), 4),
             "sample_rms_branch_zero": round(float(rms["branch_zero"]), 4),
-            "parameters": sum(p.numel() for p in result.unet.parameters()),
+            "parameters": sum(p.numel() for p in result.network.parameters()),
         }
         print(json.dumps(row), flush=True)
         torch.save(row, out / f"{name}.row")

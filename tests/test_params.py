@@ -134,6 +134,10 @@ def test_tiny_profile_applies_and_validates():
     assert params.train.steps < 20 and params.synthetic.n_images < 100
     with pytest.raises(ParamsError, match="does not name"):
         apply_profile(repo_params(), {"nosuch.key": 1})
+    # subsection keys, as dvc exp run -S writes them: the tiny DiT's depth
+    assert params.model.dit.num_layers == 3 and params.model.backbone == "unet"
+    with pytest.raises(ParamsError, match="does not name"):
+        apply_profile(repo_params(), {"model.nosuch.num_layers": 1})
 
 
 def test_unquoted_yaml_no_means_the_no_option():

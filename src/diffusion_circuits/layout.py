@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 # Shared with the probe library, which cannot import this study module; also stdlib-only.
-from diffusion_circuits.vocabulary import DATASETS, LAYER_GROUPS
+from diffusion_circuits.vocabulary import ALL_LAYER_GROUPS, DATASETS, LAYER_GROUPS
 
 __all__ = [
     "DATASETS",
     "LAYER_GROUPS",
+    "ALL_LAYER_GROUPS",
     "DATA",
     "METRICS",
     "TIMINGS",

@@ -3,8 +3,9 @@
 Every stage calls :func:`load_params` before doing any work, so an unknown key, a wrong
 type or an out-of-range value stops the stage with one line naming the key, the value
 and what is allowed, and nothing is written. The schema mirrors ``params.yaml`` section
-by section; the ``model`` section is passed unchanged to ``diffusers.UNet2DModel`` so
-that ``model.config`` records it.
+by section; ``model.backbone`` picks the network: its U-Net keys are passed unchanged to
+``diffusers.UNet2DModel`` and its ``model.dit`` keys to ``diffusers.DiTTransformer2DModel``,
+so that ``model.config`` records them.
 """
 
 from __future__ import annotations
@@ -75,9 +76,26 @@ class NaturalParams(_Section):
         return self
 
 
-class ModelParams(_Section):
-    """Keyword arguments for ``diffusers.UNet2DModel``."""
+class DiTParams(_Section):
+    """The ``model.dit`` keys: a ``diffusers.DiTTransformer2DModel``'s depth, patch and heads.
 
+    Channels and sample size are the U-Net's (``model.in_channels``, ``model.sample_size``),
+    so both backbones see the same data.
+    """
+
+    num_layers: int = Field(ge=1)
+    patch_size: int = Field(ge=1)
+    num_attention_heads: int = Field(ge=1)
+    attention_head_dim: int = Field(ge=1)
+
+
+class ModelParams(_Section):
+    """The network: ``backbone`` picks it; the other top-level keys are the keyword
+    arguments of ``diffusers.UNet2DModel`` (``unet_kwargs``), ``dit`` those of the
+    transformer (``dit_kwargs``)."""
+
+    backbone: Literal["unet", "dit"]
+    dit: DiTParams
     sample_size: int = Field(ge=8)
     # Filled from data.colour when absent (grey: 1, rgb: 3): see Params._channels_from_colour.
     in_channels: int = Field(ge=1)
@@ -114,7 +132,32 @@ class ModelParams(_Section):
                     f"attention width: {width} channels / {self.attention_head_dim} is not an "
                     f"integer number of heads (it would give {width // self.attention_head_dim})"
                 )
+        if self.sample_size % self.dit.patch_size:
+            raise ValueError(
+                f"model.dit.patch_size={self.dit.patch_size} does not divide "
+                f"model.sample_size={self.sample_size} into whole patches"
+            )
         return self
+
+    def unet_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``diffusers.UNet2DModel``: every key but the backbone choice
+        and the transformer's section."""
+        return self.model_dump(exclude={"backbone", "dit"})
+
+    def dit_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``diffusers.DiTTransformer2DModel``: one class (unconditional
+        generation through the class-conditional model: every label is 0)."""
+        return {
+            **self.dit.model_dump(),
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "sample_size": self.sample_size,
+            "num_embeds_ada_norm": 1,
+        }
+
+    def network_kwargs(self) -> dict[str, Any]:
+        """The chosen backbone's keyword arguments (what its ``config`` must record)."""
+        return self.unet_kwargs() if self.backbone == "unet" else self.dit_kwargs()
 
     def attention_widths(self) -> list[int]:
         """Channel width of each block with self-attention, as ``UNet2DModel`` builds it.

@@ -31,10 +31,14 @@ def apply_profile(params: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     """Return a copy of the raw ``params`` mapping with the dotted overrides set; validated."""
     merged = json.loads(json.dumps(params))
     for dotted, value in overrides.items():
-        section, _, key = dotted.partition(".")
-        if section not in merged or not isinstance(merged[section], dict) or not key:
+        # section.key, or section.subsection.key (model.dit.num_layers), as dvc exp run -S
+        *parents, key = dotted.split(".")
+        target = merged
+        for part in parents:
+            target = target.get(part) if isinstance(target, dict) else None
+        if not parents or not isinstance(target, dict) or not key:
             raise ParamsError(f"profile key '{dotted}' does not name a params.yaml section.key")
-        merged[section][key] = value
+        target[key] = value
     try:
         Params.model_validate(merged)
     except Exception as exc:  # pydantic ValidationError

@@ -1,4 +1,5 @@
-"""The study's fixed words: its datasets and the paper's seven layer groups.
+"""The study's fixed words: its datasets and the layer groups (the paper's seven, and a
+transformer's three).
 
 Both the probe library (``probe/names.py``) and the study (``layout.py``) need them, and
 the probe must not import study modules, so they live in this leaf module; it imports
@@ -7,7 +8,7 @@ only the standard library, so a stage's ``--help`` stays fast.
 
 from __future__ import annotations
 
-__all__ = ["DATASETS", "LAYER_GROUPS"]
+__all__ = ["DATASETS", "LAYER_GROUPS", "TRANSFORMER_LAYER_GROUPS", "ALL_LAYER_GROUPS"]
 
 DATASETS = ("synthetic", "natural")
 
@@ -21,3 +22,11 @@ LAYER_GROUPS = (
     "decoder_middle",
     "decoder_late",
 )
+
+# A transformer has no encoder, bottleneck or decoder: one stack of blocks, split by depth
+# into thirds. Named apart from the U-Net's groups, so that no table puts a transformer's
+# middle blocks beside a U-Net's bottleneck ("middle") as if they were one thing.
+TRANSFORMER_LAYER_GROUPS = ("early_blocks", "middle_blocks", "late_blocks")
+
+# Every group a table may hold, in the order tables list them.
+ALL_LAYER_GROUPS = LAYER_GROUPS + TRANSFORMER_LAYER_GROUPS

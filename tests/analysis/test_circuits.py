@@ -7,7 +7,6 @@ from diffusion_circuits.analysis.circuits import (
     baseline_agreement,
     circuit_complexity,
     circuit_robustness,
-    component_type,
     expected_jaccard,
     expected_jaccard_by_type,
     top_components,
@@ -36,11 +35,13 @@ def component_rows(
 
 HEADS = {"mid.attn.0.head.0": [1.0, 2.0], "mid.attn.0.head.1": [1.0, 0.0]}
 RESNETS = {"mid.resnet.0.residual": [1.0, -1.0], "up.0.resnet.0.residual": [1.0, 0.0]}
+# component -> type, as analysis.circuits.component_types reads it from a probe
+TYPES = {**dict.fromkeys(HEADS, "head"), **dict.fromkeys(RESNETS, "resnet")}
 
 
 def test_circuit_complexity_is_the_participation_ratio_per_image_and_type():
     table = component_rows({**HEADS, **RESNETS})
-    out = circuit_complexity(table).sort_values(["metric", "image_id"])
+    out = circuit_complexity(table, TYPES).sort_values(["metric", "image_id"])
     combined = out[out.metric == "circuit_complexity"]
     assert combined["value"].tolist() == pytest.approx([1.0, 0.25])
     assert set(combined["n_components"]) == {4}
@@ -51,15 +52,26 @@ def test_circuit_complexity_is_the_participation_ratio_per_image_and_type():
     assert set(out["component_type"]) == {"all", "head", "resnet"}
     # Zero and resample rows do not enter the (mean-ablation) ratio.
     extra = component_rows({**HEADS, **RESNETS}, method="zero").assign(value=5.0)
-    assert circuit_complexity(pd.concat([table, extra]))["value"].equals(
-        circuit_complexity(table)["value"]
+    assert circuit_complexity(pd.concat([table, extra]), TYPES)["value"].equals(
+        circuit_complexity(table, TYPES)["value"]
     )
     with pytest.raises(ValueError, match="no component_ablation"):
-        circuit_complexity(table.assign(family="layer_ablation"))
+        circuit_complexity(table.assign(family="layer_ablation"), TYPES)
 
 
-def test_component_type_from_the_target():
-    assert [component_type(t) for t in [*HEADS, *RESNETS]] == ["head", "head", "resnet", "resnet"]
+def test_a_component_of_no_known_type_is_an_error_not_a_guess():
+    table = component_rows({**HEADS, **RESNETS})
+    with pytest.raises(ValueError, match="no known type.*mid.resnet.0.residual"):
+        circuit_complexity(table, {**dict.fromkeys(HEADS, "head")})
+
+
+def test_feed_forward_branches_are_their_own_type():
+    branches = {"block.0.ff": [1.0, 1.0], "block.1.ff": [3.0, 1.0]}
+    types = {**dict.fromkeys(HEADS, "head"), **dict.fromkeys(branches, "ff")}
+    out = circuit_complexity(component_rows({**HEADS, **branches}), types)
+    assert set(out["component_type"]) == {"all", "head", "ff"}
+    ff = out[out.metric == "circuit_complexity_ff"].sort_values("image_id")
+    assert ff["value"].tolist() == pytest.approx([0.8, 1.0])  # (1+3)^2/(2*(1+9)), [1, 1]
 
 
 def test_expected_jaccard_by_enumeration():
@@ -72,13 +84,16 @@ def test_expected_jaccard_by_enumeration():
     assert expected_jaccard(3, 3, 3) == 1.0
 
 
+ABC = dict.fromkeys("abc", "resnet")
+
+
 def test_top_components_and_robustness_against_chance():
     early = component_rows({"a": [3.0], "b": [2.0], "c": [1.0]}, 100)
     late = component_rows({"a": [1.0], "b": [2.0], "c": [3.0]}, 900)
     tops = pd.concat(
         [
-            top_components(pd.concat([early, late]), k=2).assign(dataset="synthetic"),
-            top_components(early, k=2).assign(dataset="natural"),
+            top_components(pd.concat([early, late]), k=2, types=ABC).assign(dataset="synthetic"),
+            top_components(early, k=2, types=ABC).assign(dataset="natural"),
         ]
     )
     tops = tops[tops.component_type == "all"]
@@ -108,7 +123,8 @@ def test_baseline_agreement_is_spearman_of_mean_importance():
     resample = component_rows(
         {"a": [0.0], "b": [1.0], "c.head.0": [2.0], "d": [3.0]}, method="resample"
     )
-    out = baseline_agreement(pd.concat([mean, zero, resample]))
+    types = {"a": "resnet", "b": "resnet", "c.head.0": "head", "d": "resnet"}
+    out = baseline_agreement(pd.concat([mean, zero, resample]), types)
     combined = out[out.component_type == "all"].set_index(["method_a", "method_b"])
     # Only image 0 had every baseline: mean (1, 2, 0, 5) vs zero (4, 3, 1, 9).
     expected = stats.spearmanr([1, 2, 0, 5], [4, 3, 1, 9])[0]
@@ -124,8 +140,9 @@ def test_type_aware_chance_draws_within_each_type():
     impacts = {f"r{i}": [5.0 - i] for i in range(4)}
     impacts |= {f"a.head.{h}": [0.01 * h] for h in range(6)}
     rows = component_rows(impacts)
+    types = {t: "head" if ".head." in t else "resnet" for t in impacts}
     tops = pd.concat(
-        [top_components(rows, k=2).assign(dataset=d) for d in ("synthetic", "natural")]
+        [top_components(rows, k=2, types=types).assign(dataset=d) for d in ("synthetic", "natural")]
     )
     across = circuit_robustness(tops).query("comparison == 'across_datasets'")
     every = across[across.component_type == "all"].iloc[0]

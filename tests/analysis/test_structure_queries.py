@@ -6,14 +6,17 @@ import pytest
 import torch
 from diffusers import DiTTransformer2DModel
 
-from diffusion_circuits.analysis.circuits import component_type
-from diffusion_circuits.analysis.interventions import (
-    Reference,
-    intervention_specs,
-    layer_group_blocks,
-)
+from diffusion_circuits.analysis.circuits import branch_components, component_types
+from diffusion_circuits.analysis.interventions import Reference, intervention_specs
+from diffusion_circuits.analysis.layer_groups import layer_group_ablation_points, layer_group_blocks
 from diffusion_circuits.model.factory import build_unet
-from diffusion_circuits.probe import LAYER_GROUPS, Head, Probe
+from diffusion_circuits.probe import (
+    LAYER_GROUPS,
+    TRANSFORMER_LAYER_GROUPS,
+    Head,
+    Probe,
+    ZeroAblation,
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +72,44 @@ def test_a_transformer_gets_layer_and_head_interventions_and_no_cuts(tiny_params
         "layer_ablation", "feature_scaling", "component_ablation", "attention_perturbation",
     }  # fmt: skip
     layers = [s.target for s in specs if s.family == "layer_ablation"]
-    assert layers == [group for group in LAYER_GROUPS for _ in range(3)]
+    assert layers == [group for group in TRANSFORMER_LAYER_GROUPS for _ in range(3)]
     blocks = [h for hooks in layer_group_blocks(dit_probe).values() for h in hooks]
     assert blocks == dit_probe.main_path[1:-1]
-    heads = [s.target for s in specs if s.family == "component_ablation" and s.method == "mean"]
-    assert heads == [head.name for head in dit_probe.heads]  # no ResNets in a transformer
-    assert {component_type(target) for target in heads} == {"head"}
+    components = [
+        s.target for s in specs if s.family == "component_ablation" and s.method == "mean"
+    ]
+    # no ResNets in a transformer: its heads, then each block's feed-forward branch
+    branches = [f"block.{i}.ff" for i in range(8)]
+    assert components == [head.name for head in dit_probe.heads] + branches
+    types = component_types(dit_probe)
+    assert [types[c] for c in components] == ["head"] * len(dit_probe.heads) + ["ff"] * 8
 
 
-def test_component_type_reads_head_labels_only():
-    assert component_type(Head("mid.attn.0", 3).name) == "head"
-    assert component_type("mid.attn.0") == "resnet"  # a whole attention layer is no head
-    assert component_type("up.2.resnet.1.residual") == "resnet"
+def test_component_types_come_from_the_probe_not_the_names(unet_probe):
+    types = component_types(unet_probe)
+    assert types[Head("mid.attn.0", 3).name] == "head"
+    assert "mid.attn.0" not in types  # a whole attention layer is no component
+    assert branch_components(unet_probe) == unet_probe.residuals
+    assert {types[r] for r in unet_probe.residuals} == {"resnet"}
+    assert set(types) == {h.name for h in unet_probe.heads} | set(unet_probe.residuals)
+
+
+def test_a_unet_layer_group_is_ablated_at_its_main_path(unet_probe):
+    assert layer_group_ablation_points(unet_probe) == layer_group_blocks(unet_probe)
+
+
+def test_a_transformer_block_is_ablated_at_what_it_adds_not_at_the_residual_stream(dit_probe):
+    points = layer_group_ablation_points(dit_probe)
+    assert list(points) == list(TRANSFORMER_LAYER_GROUPS)
+    assert points["late_blocks"] == ["block.6.self", "block.6.ff", "block.7.self", "block.7.ff"]
+    # zeroing every branch of a group leaves its blocks identities: the stream flows on
+    model, x = dit_probe.model, torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    call = dict(timestep=torch.tensor([10, 10]), class_labels=torch.tensor([0, 0]))
+    zeroed = [ZeroAblation(p) for p in points["late_blocks"]]
+    with (
+        torch.no_grad(),
+        dit_probe.capture(["block.5", "block.7"]) as cache,
+        dit_probe.intervene(*zeroed),
+    ):
+        model(x, **call)
+    assert torch.equal(cache["block.7"], cache["block.5"])

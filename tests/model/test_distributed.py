@@ -63,9 +63,9 @@ def test_two_processes_train_the_model_one_process_trains(two_process_run, tiny_
     x_t = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(1))
     t = torch.tensor([50, 300, 600, 950])
     with torch.no_grad():
-        reference = single.unet(x_t, t).sample
+        reference = single.network(x_t, t).sample
         gap = (pair(x_t, t).sample - reference).abs().max().item()
-        control = (alone.unet(x_t, t).sample - reference).abs().max().item()
+        control = (alone.network(x_t, t).sample - reference).abs().max().item()
     print(
         f"max output difference from one process: two processes {gap:.2e}, half batch {control:.2e}"
     )

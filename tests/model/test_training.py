@@ -34,7 +34,7 @@ def test_training_saves_a_loadable_checkpoint_and_is_deterministic(tmp_path, tin
     first = train_ddpm(data(), tiny_params, 0, tmp_path / "a", tmp_path / "ra", progress=False)
     second = train_ddpm(data(), tiny_params, 0, tmp_path / "b", tmp_path / "rb", progress=False)
     other = train_ddpm(data(), tiny_params, 1, tmp_path / "c", tmp_path / "rc", progress=False)
-    a, b, c = weights(first.unet), weights(second.unet), weights(other.unet)
+    a, b, c = weights(first.network), weights(second.network), weights(other.network)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
@@ -57,7 +57,9 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path, tiny_params):
 
 def test_resume_after_kill_gives_the_same_weights(tmp_path, tiny_params, monkeypatch):
     reference = weights(
-        train_ddpm(data(), tiny_params, 0, tmp_path / "ref", tmp_path / "rref", progress=False).unet
+        train_ddpm(
+            data(), tiny_params, 0, tmp_path / "ref", tmp_path / "rref", progress=False
+        ).network
     )
     real_batch = training.batch_for_step
 
@@ -75,7 +77,7 @@ def test_resume_after_kill_gives_the_same_weights(tmp_path, tiny_params, monkeyp
         data(), tiny_params, 0, tmp_path / "out", tmp_path / "resume", progress=False
     )
     assert resumed.resumed_from == 3
-    got = weights(resumed.unet)
+    got = weights(resumed.network)
     assert all(torch.equal(reference[k], got[k]) for k in reference)
 
 

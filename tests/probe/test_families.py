@@ -8,6 +8,7 @@ from unets import assert_clean, processors
 
 from diffusion_circuits.probe import (
     LAYER_GROUPS,
+    TRANSFORMER_LAYER_GROUPS,
     AttentionPerturbation,
     FeatureScaling,
     HeadAblation,
@@ -97,17 +98,19 @@ def test_names_follow_the_order_modules_finish(family):
 def test_layer_groups_cover_every_hook_point_once(family):
     kind, model, probe, inputs = family
     groups = probe.layer_groups
-    assert list(groups) == list(LAYER_GROUPS)
+    # a U-Net's encoder / bottleneck / decoder groups; a transformer's blocks by depth
+    expected = LAYER_GROUPS if hasattr(model, "down_blocks") else TRANSFORMER_LAYER_GROUPS
+    assert list(groups) == list(probe.group_order) == list(expected)
     grouped = [n for names in groups.values() for n in names]
     ungrouped = {n for n in probe.hook_points if probe.group_of(n) is None}
     assert sorted(grouped) == sorted(set(probe.hook_points) - ungrouped)
     assert ungrouped <= {"time_emb", "adaln"}
-    if kind == "dit":  # 8 blocks split by array_split into 7 groups: 2, 1, 1, 1, 1, 1, 1
+    if kind == "dit":  # 8 blocks split by array_split into 3 groups: 3, 3, 2
         blocks = {
             g: sorted({n.split(".")[1] for n in v if n.startswith("block.")})
             for g, v in groups.items()
         }
-        assert list(blocks.values()) == [["0", "1"], ["2"], ["3"], ["4"], ["5"], ["6"], ["7"]]
+        assert list(blocks.values()) == [["0", "1", "2"], ["3", "4", "5"], ["6", "7"]]
 
 
 def test_patterns_are_row_stochastic_and_match_their_keys(family):

@@ -35,14 +35,14 @@ def test_dit_adaln_is_the_blocks_modulation_and_zeroing_it_makes_the_block_an_id
         model(**inputs)
     assert torch.equal(c["block.3"], c["block.2"])  # adaLN-Zero: zero gates skip the block
     assert torch.equal(c["block.2"], clean["block.2"])
-    assert probe.group_of("block.3.adaln") == probe.group_of("block.3") == "encoder_late"
+    assert probe.group_of("block.3.adaln") == probe.group_of("block.3") == "middle_blocks"
     assert_clean(model)
 
 
 def test_pixart_shared_conditioning_and_text_tokens(pixart):
     model, probe, inputs = pixart
     assert probe.hook_points[:4] == ["patch_embed", "time_emb", "adaln", "text_proj"]
-    assert probe.group_of("adaln") is None and probe.group_of("text_proj") == "encoder_early"
+    assert probe.group_of("adaln") is None and probe.group_of("text_proj") == "early_blocks"
     with torch.no_grad(), probe.capture(["time_emb", "adaln", "text_proj", "block.0.cross.k"]) as c:
         model(**inputs)
         modulation, embedded = model.adaln_single(
@@ -52,7 +52,10 @@ def test_pixart_shared_conditioning_and_text_tokens(pixart):
     assert torch.equal(c["adaln"], modulation) and torch.equal(c["time_emb"], embedded)
     assert torch.equal(c["text_proj"], text)
     assert c["block.0.cross.k"].shape[2] == inputs["encoder_hidden_states"].shape[1]
-    # the layer groups of a 4-block transformer: one block in each of the first four
+    # the layer groups of a 4-block transformer: early, middle and late blocks by depth
     groups = {g: [n for n in v if n.count(".") == 1] for g, v in probe.layer_groups.items()}
-    assert list(groups.values())[:5] == [["block.0"], ["block.1"], ["block.2"], ["block.3"], []]
+    assert groups == {
+        "early_blocks": ["block.0", "block.1"], "middle_blocks": ["block.2"],
+        "late_blocks": ["block.3"],
+    }  # fmt: skip
     assert_clean(model)

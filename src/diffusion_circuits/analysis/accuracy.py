@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import DDPMScheduler
 
 from diffusion_circuits.metrics.accuracy import (
     gaussian_noise_predictor,
@@ -15,6 +15,7 @@ from diffusion_circuits.metrics.accuracy import (
     noise_mse,
     noise_prediction_accuracy,
 )
+from diffusion_circuits.model.factory import Denoiser
 from diffusion_circuits.model.noise import add_noise, predict_noise
 
 __all__ = ["BASELINES", "accuracy_table", "pixel_moments"]
@@ -35,7 +36,7 @@ def pixel_moments(x0_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def accuracy_table(
-    unet: UNet2DModel,
+    unet: Denoiser,
     scheduler: DDPMScheduler,
     x0: torch.Tensor,
     image_ids: Sequence[int],

@@ -28,7 +28,7 @@ class ActivationCache:
 def cache_model(params: Params, dataset: str, seed: int) -> ActivationCache:
     model = load_trained(params, dataset, seed)
     summaries = summarise_activations(
-        model.unet,
+        model.network,
         model.scheduler,
         model.probe_set,
         params.probe.timesteps,

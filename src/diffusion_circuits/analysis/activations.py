@@ -7,12 +7,13 @@ is bounded by one batch whatever the number of images or timesteps.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import DDPMScheduler
 from tqdm.auto import tqdm
 
 from diffusion_circuits.analysis.probing import ProbeSet, noised_batches
@@ -20,10 +21,11 @@ from diffusion_circuits.metrics.accuracy import noise_mse, noise_prediction_accu
 from diffusion_circuits.metrics.attention_entropy import head_entropy, key_saliency, specialisation
 from diffusion_circuits.metrics.feature_complexity import feature_complexity, hoyer_sparsity
 from diffusion_circuits.metrics.information_flow import information_flow
+from diffusion_circuits.model.factory import Denoiser
 from diffusion_circuits.model.noise import predict_noise
 from diffusion_circuits.probe import Probe
 
-__all__ = ["ActivationSummaries", "summarise_activations", "scale_free_complexity"]
+__all__ = ["ActivationSummaries", "feature_map", "summarise_activations", "scale_free_complexity"]
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,31 @@ def scale_free_complexity(activations: pd.DataFrame) -> pd.DataFrame:
     return wide[keys].assign(metric="feature_complexity_scaled", value=scaled.to_numpy())
 
 
+def feature_map(features: torch.Tensor) -> torch.Tensor:
+    """A hook point's output as a [B, C, H, W] map: a U-Net's as it is, a transformer's
+    tokens [B, tokens, dim] as [B, dim, side, side] (the tokens of a square patch grid, in
+    the row-major order diffusers' ``PatchEmbed`` lays them out).
+
+    Examples
+    --------
+    >>> tokens = torch.arange(8.0).view(1, 4, 2)  # 4 tokens of 2 channels
+    >>> feature_map(tokens)[0, 0].tolist()  # channel 0 of tokens 0, 1 / 2, 3
+    [[0.0, 2.0], [4.0, 6.0]]
+    """
+    if features.ndim == 4:
+        return features
+    side = math.isqrt(features.shape[1]) if features.ndim == 3 else 0
+    if side * side != features.shape[1] or features.ndim != 3:
+        raise ValueError(
+            f"expected a [B, C, H, W] map or [B, tokens, dim] tokens of a square grid, "
+            f"got shape {tuple(features.shape)}"
+        )
+    return features.transpose(1, 2).reshape(features.shape[0], features.shape[2], side, side)
+
+
 @torch.no_grad()
 def summarise_activations(
-    unet: UNet2DModel,
+    unet: Denoiser,
     scheduler: DDPMScheduler,
     probe_set: ProbeSet,
     timesteps,
@@ -142,7 +166,9 @@ def summarise_activations(
                 activation_rows.append(_frame(ids, t, hook, group, metric, values))
         for upstream, downstream in zip(path[:-1], path[1:], strict=True):
             flow = information_flow(
-                cache[upstream].float().cpu(), cache[downstream].float().cpu(), bins=ife_bins
+                feature_map(cache[upstream].float().cpu()),
+                feature_map(cache[downstream].float().cpu()),
+                bins=ife_bins,
             )
             frame = _frame(
                 ids,

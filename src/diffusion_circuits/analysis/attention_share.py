@@ -9,7 +9,8 @@ layer alone (target the layer's hook point):
   the routing is removed, the global average it would fall back to is kept.
 
 Yardstick, computed the same way: ``resnet_zero``, the residual branch of the ResNet
-block whose parameter count is nearest an attention layer's, zero-ablated. The other
+block whose parameter count is nearest an attention layer's, zero-ablated (a backbone
+without ResNet blocks, the DiT, has no such run: :data:`NO_RESNET_YARDSTICK`). The other
 yardstick, the distance between the samples of two intact training seeds from the same
 noise, needs two models and is computed by ``cross_dataset`` from the intact samples.
 
@@ -46,6 +47,7 @@ __all__ = [
     "attention_branches_removed",
     "share_runs",
     "yardstick_resnet",
+    "NO_RESNET_YARDSTICK",
     "one_step_share",
     "share_summary",
     "share_metrics",
@@ -99,9 +101,14 @@ def _branch_parameters(resnet: nn.Module) -> int:
     return _parameters(resnet) - (_parameters(shortcut) if shortcut is not None else 0)
 
 
-def yardstick_resnet(probe: Probe) -> str:
+NO_RESNET_YARDSTICK = "does not exist for this backbone: it has no ResNet blocks"
+
+
+def yardstick_resnet(probe: Probe) -> str | None:
     """The ResNet block whose residual branch's parameter count is nearest (in ratio) the
-    mean parameter count of the attention layers."""
+    mean parameter count of the attention layers; None without ResNet blocks."""
+    if not probe.resnets:
+        return None
     model = probe.model
     attention = [
         _parameters(model.get_submodule(probe.module_path(a))) for a in probe.attention_heads
@@ -133,9 +140,9 @@ def share_runs(probe: Probe) -> list[ShareRun]:
             ShareRun(attn, "uniform", uniform([attn])),
         ]
     resnet = yardstick_resnet(probe)
-    runs.append(
-        ShareRun(resnet, "resnet_zero", lambda p: p.intervene(ZeroAblation(f"{resnet}.residual")))
-    )
+    if resnet is not None:
+        residual = f"{resnet}.residual"
+        runs.append(ShareRun(resnet, "resnet_zero", lambda p: p.intervene(ZeroAblation(residual))))
     return runs
 
 

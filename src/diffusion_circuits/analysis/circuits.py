@@ -1,11 +1,13 @@
 """Circuit complexity, component rankings and circuit robustness (paper 4.2, 4.6, 4.9).
 
 Components are the attention heads (``<attn>.head.<h>``, ablated on their slice of z)
-and the ResNet blocks' residual branches (``<resnet>.residual``, the shortcut left
-intact), so every component is ablated at its own contribution. Each summary is given
-per component type (``head``, ``resnet``) and for all components together (``all``):
-ResNet branches carry far larger impacts than single heads, and a combined ratio or
-ranking says little about the heads.
+and the other branches that add to the main path: a U-Net's ResNet residual branches
+(``<resnet>.residual``, the shortcut left intact), a transformer block's feed-forward
+branch (before its gate). Every component is ablated at its own contribution. Each
+summary is given per component type (``head``, ``resnet``, ``ff``: the probe's role of
+the component, :func:`component_types`) and for all components together (``all``):
+branches carry far larger impacts than single heads, and a combined ratio or ranking
+says little about the heads.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import torch
 from scipy import stats
 
 from diffusion_circuits.metrics.impact import participation_ratio
-from diffusion_circuits.probe import Head
+from diffusion_circuits.probe import Probe
 
 __all__ = [
+    "BRANCH_TYPES",
     "COMPONENT_TYPES",
-    "component_type",
+    "branch_components",
+    "component_types",
     "circuit_complexity",
     "top_components",
     "expected_jaccard",
@@ -30,21 +34,27 @@ __all__ = [
     "baseline_agreement",
 ]
 
-COMPONENT_TYPES = ("all", "head", "resnet")
+# The probe's role of a non-attention component -> its type in the tables.
+BRANCH_TYPES = {"residual": "resnet", "ff": "ff"}
+COMPONENT_TYPES = ("all", "head", *BRANCH_TYPES.values())
 
 
-def component_type(target: str) -> str:
-    """``head`` for ``<attn>.head.<h>``, ``resnet`` otherwise.
-
-    Examples
-    --------
-    >>> component_type("mid.attn.0.head.3"), component_type("up.2.resnet.1.residual")
-    ('head', 'resnet')
-    """
-    return "resnet" if Head.from_name(target) is None else "head"
+def branch_components(probe: Probe) -> list[str]:
+    """The hook points of the non-attention components, in forward order: a U-Net's
+    ResNet residual branches, a transformer's feed-forward branches."""
+    return [name for name in probe.hook_points if probe.role_of(name) in BRANCH_TYPES]
 
 
-def _component_impacts(interventions: pd.DataFrame, method: str | None = "mean") -> pd.DataFrame:
+def component_types(probe: Probe) -> dict[str, str]:
+    """Component label (the ``target`` of a component ablation) -> its type: ``head``
+    for each head's label, ``resnet`` or ``ff`` for a branch (:data:`BRANCH_TYPES`)."""
+    types = {head.name: "head" for head in probe.heads}
+    return types | {name: BRANCH_TYPES[probe.role_of(name)] for name in branch_components(probe)}
+
+
+def _component_impacts(
+    interventions: pd.DataFrame, types: dict[str, str], method: str | None = "mean"
+) -> pd.DataFrame:
     rows = interventions[
         (interventions["family"] == "component_ablation") & (interventions["metric"] == "impact")
     ]
@@ -52,25 +62,30 @@ def _component_impacts(interventions: pd.DataFrame, method: str | None = "mean")
         rows = rows[rows["method"] == method]
     if rows.empty:
         raise ValueError("no component_ablation impact rows: run the interventions first")
-    return rows.assign(component_type=rows["target"].map(component_type))
+    unknown = sorted(set(rows["target"]) - set(types))
+    if unknown:
+        raise ValueError(f"components of no known type: {unknown[:3]} (types from another model?)")
+    return rows.assign(component_type=rows["target"].map(types))
 
 
 def _of_type(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
     return rows if kind == "all" else rows[rows["component_type"] == kind]
 
 
-def circuit_complexity(interventions: pd.DataFrame) -> pd.DataFrame:
-    """Participation ratio of the per-image mean-ablation impacts, per component type.
+def circuit_complexity(interventions: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
+    """Participation ratio of the per-image mean-ablation impacts, per component type
+    (``types``: :func:`component_types` of the model).
 
     Returns
     -------
     pandas.DataFrame
         ``image_id, timestep, component_type, metric, value, n_components``; metric
         ``circuit_complexity`` (all components), ``circuit_complexity_head``,
-        ``circuit_complexity_resnet``. Its null: 1/K when one component carries every
+        ``circuit_complexity_resnet`` or ``circuit_complexity_ff`` (the types the model
+        has). Its null: 1/K when one component carries every
         positive impact, 1 when all carry the same.
     """
-    rows = _component_impacts(interventions)
+    rows = _component_impacts(interventions, types)
     frames = []
     for kind in COMPONENT_TYPES:
         part = _of_type(rows, kind)
@@ -86,13 +101,13 @@ def circuit_complexity(interventions: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def top_components(interventions: pd.DataFrame, k: int) -> pd.DataFrame:
+def top_components(interventions: pd.DataFrame, k: int, types: dict[str, str]) -> pd.DataFrame:
     """The ``k`` components with the largest mean impact per timestep and component type.
 
     Returns ``timestep, component_type, target, mean_impact, rank`` (1 = largest),
-    ``n_components`` (K, the number ranked).
+    ``n_components`` (K, the number ranked). ``types``: :func:`component_types`.
     """
-    rows = _component_impacts(interventions)
+    rows = _component_impacts(interventions, types)
     frames = []
     for kind in COMPONENT_TYPES:
         part = _of_type(rows, kind)
@@ -153,8 +168,8 @@ def expected_jaccard_by_type(
     return float((overlap * m / (k_a + k_b - m)).sum())
 
 
-def _type_counts(targets: set) -> dict[str, int]:
-    kinds = [component_type(t) for t in targets]
+def _type_counts(targets: set, types: dict[str, str]) -> dict[str, int]:
+    kinds = [types[t] for t in targets]
     return {kind: kinds.count(kind) for kind in set(kinds)}
 
 
@@ -178,8 +193,10 @@ def circuit_robustness(tops: pd.DataFrame) -> pd.DataFrame:
     """
     seed_key = ["seed"] if "seed" in tops.columns else []
     # components of each type in the model, read from the per-type top-k tables
-    type_sizes = (tops[tops["component_type"] != "all"]
-                  .groupby("component_type")["n_components"].max().to_dict())  # fmt: skip
+    typed_rows = tops[tops["component_type"] != "all"]
+    type_sizes = typed_rows.groupby("component_type")["n_components"].max().to_dict()
+    # a component in an overall top-k is in its own type's top-k too (fewer rivals there)
+    types = dict(zip(typed_rows["target"], typed_rows["component_type"], strict=True))
     rows = []
     for key, group in tops.groupby([*seed_key, "component_type"]):
         key = key if isinstance(key, tuple) else (key,)
@@ -201,9 +218,12 @@ def circuit_robustness(tops: pd.DataFrame) -> pd.DataFrame:
                 continue
             n = int(min(sizes[first], sizes[second]))
             chance = expected_jaccard(len(sets[first]), len(sets[second]), n)
-            counts = [_type_counts(sets[first]), _type_counts(sets[second])]
-            typed = key[-1] != "all" or not set(counts[0]) | set(counts[1]) <= set(type_sizes)
-            by_type = chance if typed else expected_jaccard_by_type(*counts, type_sizes)
+            # within one type, or with components of no per-type table: the plain chance
+            if key[-1] != "all" or not sets[first] | sets[second] <= types.keys():
+                by_type = chance
+            else:
+                counts = [_type_counts(sets[first], types), _type_counts(sets[second], types)]
+                by_type = expected_jaccard_by_type(*counts, type_sizes)
             value = _jaccard(sets[first], sets[second])
             rows.append((*key, comparison, label, first[1], second[1], value, chance,
                          len(sets[first]), n, by_type))  # fmt: skip
@@ -219,7 +239,7 @@ def circuit_robustness(tops: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def baseline_agreement(interventions: pd.DataFrame) -> pd.DataFrame:
+def baseline_agreement(interventions: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
     """Spearman rank agreement of component importance between ablation baselines.
 
     Importance is a component's mean impact over the images every baseline was run on
@@ -232,7 +252,7 @@ def baseline_agreement(interventions: pd.DataFrame) -> pd.DataFrame:
         value`` (Spearman rho, ``scipy.stats.spearmanr``), ``p_value``, ``n_components``,
         ``n_images``. Null: rho = 0 (unrelated rankings).
     """
-    rows = _component_impacts(interventions, method=None)
+    rows = _component_impacts(interventions, types, method=None)
     methods = sorted(rows["method"].unique())
     per_image = rows.pivot_table(
         index=["timestep", "image_id", "target", "component_type"], columns="method", values="value"

@@ -17,11 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from diffusers import UNet2DModel
 from tqdm.auto import tqdm
 
 from diffusion_circuits.analysis.accuracy import accuracy_table
-from diffusion_circuits.analysis.interventions import layer_group_blocks
+from diffusion_circuits.analysis.layer_groups import layer_group_blocks
 from diffusion_circuits.analysis.model_io import TrainedModel
 from diffusion_circuits.analysis.probing import noised_batches
 from diffusion_circuits.metrics.accuracy import noise_mse
@@ -33,6 +32,8 @@ from diffusion_circuits.metrics.cka import (
 )
 from diffusion_circuits.metrics.impact import impact
 from diffusion_circuits.model.device import autocast
+from diffusion_circuits.model.factory import Denoiser
+from diffusion_circuits.model.forward import denoise
 from diffusion_circuits.model.noise import add_noise, predict_noise
 from diffusion_circuits.probe import Patch, Probe
 
@@ -55,7 +56,7 @@ def cross_accuracy(
     for model in models:
         for data in models:
             table = accuracy_table(
-                model.unet,
+                model.network,
                 model.scheduler,
                 data.probe_set.x0,
                 data.probe_set.image_ids,
@@ -71,7 +72,7 @@ def cross_accuracy(
 
 @torch.no_grad()
 def _hook_grams(
-    unet: UNet2DModel,
+    unet: Denoiser,
     scheduler,
     x0: torch.Tensor,
     hooks: list[str],
@@ -86,7 +87,7 @@ def _hook_grams(
     for start in range(0, len(x0), batch_size):
         chunk = slice(start, start + batch_size)
         with probe.capture(names=hooks) as cache:
-            unet(x_t[chunk].to(unet.device), t[chunk].to(unet.device))
+            denoise(unet, x_t[chunk].to(unet.device), t[chunk].to(unet.device))
         for hook in hooks:
             collected[hook].append(cache[hook].flatten(1).double().cpu())
     return {h: gram(torch.cat(v)) for h, v in collected.items()}
@@ -109,7 +110,7 @@ def _interval(values: torch.Tensor, estimate: float, confidence: float) -> tuple
 
 def feature_transferability(
     models: list[TrainedModel],
-    untrained: UNet2DModel,
+    untrained: Denoiser,
     timesteps,
     seed: int,
     batch_size: int,
@@ -122,7 +123,7 @@ def feature_transferability(
     ----------
     models : list[TrainedModel]
         The synthetic and the natural model (same architecture), probed on both probe sets.
-    untrained : UNet2DModel
+    untrained : Denoiser
         The same architecture, untrained (the initialisation of the training seed).
     timesteps, seed, batch_size
         Noise as in every analysis (common random numbers across models).
@@ -144,9 +145,9 @@ def feature_transferability(
     """
     first, second = models
     x0 = torch.cat([m.probe_set.x0 for m in models])
-    hooks = Probe(first.unet).main_path
+    hooks = Probe(first.network).main_path
     indices = bootstrap_indices(len(x0), n_resamples, seed)
-    nets = {m.dataset: m.unet for m in models} | {"untrained": untrained.eval()}
+    nets = {m.dataset: m.network for m in models} | {"untrained": untrained.eval()}
     point: dict[tuple[int, str, str], float] = {}
     draws: dict[tuple[int, str, str], torch.Tensor] = {}
     for timestep in tqdm(timesteps, desc="cka"):
@@ -206,23 +207,24 @@ def cross_model_patching(
     rows = []
     for receiver in models:
         donor = next(m for m in models if m is not receiver)
-        receiving, giving = Probe(receiver.unet), Probe(donor.unet)
+        receiving, giving = Probe(receiver.network), Probe(donor.network)
         targets = {g: hooks[-1] for g, hooks in layer_group_blocks(receiving).items()}
         for batch in noised_batches(
             receiver.scheduler, receiver.probe_set, timesteps, seed, batch_size
         ):
-            with autocast(receiver.unet.device, autocast_bf16):
+            with autocast(receiver.network.device, autocast_bf16):
                 with receiving.record() as clean:
                     base = noise_mse(
-                        predict_noise(receiver.unet, receiver.scheduler, batch.x_t, batch.t),
+                        predict_noise(receiver.network, receiver.scheduler, batch.x_t, batch.t),
                         batch.eps,
                     )
                 with giving.capture(names=list(targets.values())) as donor_cache:
-                    donor.unet(batch.x_t.to(donor.unet.device), batch.t.to(donor.unet.device))
+                    device = donor.network.device
+                    denoise(donor.network, batch.x_t.to(device), batch.t.to(device))
                 for group, hook in targets.items():
                     with receiving.intervene(Patch(hook, donor_cache[hook]), replay=clean):
                         eps_hat = predict_noise(
-                            receiver.unet, receiver.scheduler, batch.x_t, batch.t
+                            receiver.network, receiver.scheduler, batch.x_t, batch.t
                         )
                     mse = noise_mse(eps_hat, batch.eps)
                     rows.append(

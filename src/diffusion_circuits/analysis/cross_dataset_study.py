@@ -23,7 +23,7 @@ from diffusion_circuits.analysis.model_io import load_trained
 from diffusion_circuits.analysis.sample_quality import load_feature_space
 from diffusion_circuits.io import read_parquet
 from diffusion_circuits.model.device import bf16_pays, resolve_device
-from diffusion_circuits.model.factory import build_unet
+from diffusion_circuits.model.factory import build_network
 from diffusion_circuits.params import Params
 
 __all__ = ["compare_datasets", "cross_dataset_metrics"]
@@ -41,7 +41,7 @@ def _one_seed(params: Params, seed: int, device: torch.device, bf16: bool) -> di
     # The untrained baseline is the initialisation both models of this seed started from.
     cka, cka_summary = feature_transferability(
         models,
-        build_unet(params.model, seed=seed).to(device),
+        build_network(params.model, seed=seed).to(device),
         **common,
         n_resamples=params.analyze.cka_bootstrap,
         confidence=params.stats.confidence,

@@ -20,9 +20,9 @@ __all__ = ["evaluate_model", "evaluation_metrics"]
 def evaluate_model(params: Params, dataset: str, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The accuracy table (``data/eval/<model>/accuracy.parquet``) and its metrics."""
     model = load_trained(params, dataset, seed, n_probe=params.evaluate.n_images)
-    channels = model.unet.config.in_channels
+    channels = model.network.config.in_channels
     accuracy = accuracy_table(
-        model.unet,
+        model.network,
         model.scheduler,
         model.probe_set.x0,
         model.probe_set.image_ids,

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from diffusion_circuits.analysis.model_io import TrainedModel
+from diffusion_circuits.model.forward import denoise
 from diffusion_circuits.model.sampling import sample_trajectory
 from diffusion_circuits.params import Params
 from diffusion_circuits.probe import Probe
@@ -27,21 +28,20 @@ def figure_tensors(model: TrainedModel, params: Params) -> dict[str, np.ndarray]
     """
     n = params.probe.n_figure_images
     trajectory = sample_trajectory(
-        model.unet,
+        model.network,
         model.scheduler,
         n=n,
         seed=params.probe.seed,
         record=list(params.probe.timesteps),
     )
-    probe = Probe(model.unet)
+    probe = Probe(model.network)
     sites = {attn: f"{attn}.pattern" for attn in probe.attention_heads}
     patterns: dict[str, list[torch.Tensor]] = {attn: [] for attn in sites}
     for timestep, state in zip(trajectory.timesteps, trajectory.states, strict=True):
         with probe.capture(names=list(sites.values())) as cache:
-            device = model.unet.device
-            model.unet(
-                state.to(device), torch.full((n,), timestep, dtype=torch.long, device=device)
-            )
+            device = model.network.device
+            timesteps = torch.full((n,), timestep, dtype=torch.long, device=device)
+            denoise(model.network, state.to(device), timesteps)
         for attn, site in sites.items():
             patterns[attn].append(cache[site].cpu())
     tensors = {

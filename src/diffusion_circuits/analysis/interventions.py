@@ -4,14 +4,17 @@ For every batch of probe images at one timestep the clean run and each intervene
 see the same ``x_t`` (common random numbers), so ``impact = (MSE_int - MSE_base) /
 MSE_base`` measures the intervention alone. Families:
 
-- ``layer_ablation``: each of the 7 layer groups, zero / mean / resample ablated
-  (every main-path hook point of the group; mean and resample from a reference set of
+- ``layer_ablation``: each layer group, zero / mean / resample ablated (every main-path
+  hook point of the group; a transformer block at its attention and feed-forward
+  outputs, :func:`layer_group_ablation_points`; mean and resample from a reference set of
   training images at the same timestep; a resample run gives each probe image ONE
   reference image, the same at every hook of the group, so the patched state is
   coherent);
-- ``component_ablation``: each attention head (its slice of ``z``) and each ResNet
-  block's residual branch (``<resnet>.residual``, the output of its conv2, so the
-  shortcut is left intact): every component is ablated at its own contribution. These
+- ``component_ablation``: each attention head (its slice of ``z``) and each branch
+  (``analysis.circuits.branch_components``): a U-Net ResNet block's residual branch
+  (``<resnet>.residual``, the output of its conv2, so the shortcut is left intact) or a
+  transformer block's feed-forward output (before its gate): every component is
+  ablated at its own contribution. These
   are the K components of the circuit-complexity participation ratio. Mean ablation on
   every probe image (primary); resample (primary, in-distribution) and zero (secondary)
   on the first batches covering ``analyze.baseline_images`` images, to compare the
@@ -21,7 +24,8 @@ MSE_base`` measures the intervention alone. Families:
 - ``feature_scaling``: the output of each layer group (its last main-path hook point)
   scaled by each factor;
 - ``circuit_interruption``: each encoder->decoder skip edge cut where the decoder
-  consumes it, and the bottleneck, zero and mean ablated.
+  consumes it, and the bottleneck, zero and mean ablated (a transformer has neither:
+  the family is empty for it).
 """
 
 from __future__ import annotations
@@ -31,13 +35,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 import torch
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import DDPMScheduler
 from tqdm.auto import tqdm
 
+from diffusion_circuits.analysis.circuits import branch_components
+from diffusion_circuits.analysis.layer_groups import layer_group_ablation_points, layer_group_blocks
 from diffusion_circuits.analysis.probing import ProbeSet, noised_batches
 from diffusion_circuits.metrics.accuracy import noise_mse
 from diffusion_circuits.metrics.impact import impact
 from diffusion_circuits.model.device import autocast
+from diffusion_circuits.model.factory import Denoiser
+from diffusion_circuits.model.forward import denoise
 from diffusion_circuits.model.noise import add_noise, predict_noise, predict_noise_and_output
 from diffusion_circuits.params import AnalyzeParams
 from diffusion_circuits.probe import (
@@ -57,7 +65,6 @@ from diffusion_circuits.probe import (
 __all__ = [
     "InterventionSpec",
     "Reference",
-    "layer_group_blocks",
     "HeadResample",
     "intervention_specs",
     "reference_activations",
@@ -127,16 +134,6 @@ class HeadResample(Intervention):
         return out
 
 
-def layer_group_blocks(probe: Probe) -> dict[str, list[str]]:
-    """Each layer group's main-path hook points, in forward order (non-empty groups only).
-
-    The input map and the output head are left out: ablating either removes the model's
-    input or its prediction outright, which says nothing about the group around it.
-    """
-    ends = (probe.input_point, probe.output_point)
-    return probe.grouped([h for h in probe.main_path if h not in ends])
-
-
 def _component_specs(target: str, builders: dict) -> list[InterventionSpec]:
     # Mean ablation runs on every probe image; the other baselines on the subset only.
     return [
@@ -158,23 +155,26 @@ def _head_specs(head: Head) -> list[InterventionSpec]:
     )
 
 
-def _residual_specs(residual: str) -> list[InterventionSpec]:
+def _branch_specs(branch: str) -> list[InterventionSpec]:
     return _component_specs(
-        residual,
+        branch,
         {
-            "mean": lambda ref: [MeanAblation(residual, ref.means[residual])],
-            "resample": lambda ref: [Patch(residual, ref.resampled(residual))],
-            "zero": lambda ref: [ZeroAblation(residual)],
+            "mean": lambda ref: [MeanAblation(branch, ref.means[branch])],
+            "resample": lambda ref: [Patch(branch, ref.resampled(branch))],
+            "zero": lambda ref: [ZeroAblation(branch)],
         },
     )
 
 
-def _layer_specs(group: str, hooks: list[str], factors) -> list[InterventionSpec]:
-    """A layer group ablated at all its hooks, then its output (last hook) scaled."""
+def _layer_specs(
+    group: str, ablated: list[str], hooks: list[str], factors
+) -> list[InterventionSpec]:
+    """A layer group ablated at its ``ablated`` points, then its output (last main-path
+    hook of ``hooks``) scaled."""
     builders = {
-        "zero": lambda ref: [ZeroAblation(h) for h in hooks],
-        "mean": lambda ref: [MeanAblation(h, ref.means[h]) for h in hooks],
-        "resample": lambda ref: [Patch(h, ref.resampled(h)) for h in hooks],
+        "zero": lambda ref: [ZeroAblation(h) for h in ablated],
+        "mean": lambda ref: [MeanAblation(h, ref.means[h]) for h in ablated],
+        "resample": lambda ref: [Patch(h, ref.resampled(h)) for h in ablated],
     }
     specs = [InterventionSpec("layer_ablation", group, m, build) for m, build in builders.items()]
     for factor in factors:
@@ -215,8 +215,9 @@ def _interruption_specs(probe: Probe) -> list[InterventionSpec]:
 def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[InterventionSpec]:
     """Every intervention the analysis runs, in a fixed order."""
     specs: list[InterventionSpec] = []
+    ablated = layer_group_ablation_points(probe)
     for group, hooks in layer_group_blocks(probe).items():
-        specs.extend(_layer_specs(group, hooks, params.scaling_factors))
+        specs.extend(_layer_specs(group, ablated[group], hooks, params.scaling_factors))
     for attn, n_heads in probe.attention_heads.items():
         for head in range(n_heads):
             specs.extend(_head_specs(Head(attn, head)))
@@ -237,8 +238,8 @@ def intervention_specs(probe: Probe, params: AnalyzeParams) -> list[Intervention
                         ],
                     )
                 )
-    for residual in probe.residuals:
-        specs.extend(_residual_specs(residual))
+    for branch in branch_components(probe):
+        specs.extend(_branch_specs(branch))
     specs.extend(_interruption_specs(probe))
     return specs
 
@@ -255,12 +256,12 @@ def _replaceable_points(probe: Probe) -> list[str]:
 
 
 def reference_activations(
-    probe: Probe, unet: UNet2DModel, reference_x0: torch.Tensor, scheduler, timestep: int, seed: int
+    probe: Probe, unet: Denoiser, reference_x0: torch.Tensor, scheduler, timestep: int, seed: int
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Per-hook means and the raw activations of the reference images at ``timestep``."""
     x_t, _, t = add_noise(scheduler, reference_x0, timestep, seed + 1)
     with probe.capture(names=_replaceable_points(probe)) as cache:
-        unet(x_t.to(unet.device), t.to(unet.device))
+        denoise(unet, x_t.to(unet.device), t.to(unet.device))
     means = {name: value.mean(dim=0) for name, value in cache.items()}
     return means, cache
 
@@ -315,7 +316,7 @@ def _rows(batch, spec: InterventionSpec, values: dict[str, torch.Tensor], consta
 
 @torch.no_grad()
 def run_interventions(
-    unet: UNet2DModel,
+    unet: Denoiser,
     scheduler: DDPMScheduler,
     probe_set: ProbeSet,
     reference_x0: torch.Tensor,

@@ -11,9 +11,11 @@ import pandas as pd
 import torch
 
 from diffusion_circuits import layout
+from diffusion_circuits.analysis.attention_share import NO_RESNET_YARDSTICK
 from diffusion_circuits.analysis.circuits import (
     baseline_agreement,
     circuit_complexity,
+    component_types,
     top_components,
 )
 from diffusion_circuits.analysis.interventions import run_interventions
@@ -24,8 +26,9 @@ from diffusion_circuits.analysis.sample_quality import load_feature_space
 from diffusion_circuits.io import read_parquet
 from diffusion_circuits.model.device import bf16_pays
 from diffusion_circuits.params import Params
+from diffusion_circuits.probe import Probe
 
-__all__ = ["ModelAnalysis", "analyze_model", "analysis_metrics"]
+__all__ = ["ModelAnalysis", "analyze_model", "analysis_metrics", "absent_quantities"]
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,12 @@ def _cached_attention(dataset: str, seed: int) -> tuple[pd.DataFrame, dict[str, 
 
 def analyze_model(params: Params, dataset: str, seed: int) -> ModelAnalysis:
     model = load_trained(params, dataset, seed)
-    bf16 = bf16_pays(params.analyze.mixed_precision, model.unet.device)
+    bf16 = bf16_pays(params.analyze.mixed_precision, model.network.device)
     reference = reference_images(
-        model.faces, params.analyze.n_reference, model.unet.config.in_channels
+        model.faces, params.analyze.n_reference, model.network.config.in_channels
     )
     interventions = run_interventions(
-        model.unet,
+        model.network,
         model.scheduler,
         model.probe_set,
         reference,
@@ -61,9 +64,10 @@ def analyze_model(params: Params, dataset: str, seed: int) -> ModelAnalysis:
         params=params.analyze,
         autocast_bf16=bf16,
     )
-    complexity = circuit_complexity(interventions)
-    tops = top_components(interventions, params.analyze.top_k)
-    agreement = baseline_agreement(interventions)
+    types = component_types(Probe(model.network))
+    complexity = circuit_complexity(interventions, types)
+    tops = top_components(interventions, params.analyze.top_k, types)
+    agreement = baseline_agreement(interventions, types)
     attention, saliency = _cached_attention(dataset, seed)
     scores, roles = head_roles(
         saliency,
@@ -76,7 +80,7 @@ def analyze_model(params: Params, dataset: str, seed: int) -> ModelAnalysis:
         seed=params.probe.seed,
     )
     generation, share, intact = attention_share_and_sample_impact(
-        model.unet,
+        model.network,
         model.scheduler,
         model.probe_set,
         reference,
@@ -84,6 +88,9 @@ def analyze_model(params: Params, dataset: str, seed: int) -> ModelAnalysis:
         load_feature_space(layout.features_dir(dataset)),
     )
     metrics = analysis_metrics(interventions, complexity, roles, agreement, share, bf16)
+    absent = absent_quantities(Probe(model.network))
+    if absent:  # a U-Net has every quantity: its metrics file keeps its keys
+        metrics["absent_for_backbone"] = absent
     is_all = complexity.component_type == "all"
     tables = {
         **generation,
@@ -100,6 +107,21 @@ def analyze_model(params: Params, dataset: str, seed: int) -> ModelAnalysis:
         table.insert(0, "dataset", dataset)
         table.insert(1, "seed", seed)
     return ModelAnalysis(tables, intact, metrics)
+
+
+def absent_quantities(probe: Probe) -> dict[str, str]:
+    """The study's quantities this model's architecture does not have -> why, read from the
+    probe's structure (a DiT: no ResNet blocks, skip edges or bottleneck). Their tables
+    hold no rows for them: no zeros stand in for what does not exist."""
+    absent = {}
+    if not probe.resnets:
+        absent["resnet_components"] = "no ResNet blocks: circuit complexity has no resnet type"
+        absent["attention_share.resnet_zero"] = NO_RESNET_YARDSTICK
+    if not probe.skip_edges:
+        absent["circuit_interruption.skip"] = "no encoder->decoder skip edges to cut"
+    if probe.bottleneck is None:
+        absent["circuit_interruption.bottleneck"] = "no bottleneck (U-Net mid block) to cut"
+    return absent
 
 
 def analysis_metrics(

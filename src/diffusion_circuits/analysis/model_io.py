@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import DDPMScheduler
 
 from diffusion_circuits import layout
 from diffusion_circuits.analysis.probing import ProbeSet, select_probe_set
 from diffusion_circuits.data.faceset import FaceSet
 from diffusion_circuits.data.store import load_faceset
 from diffusion_circuits.model.device import resolve_device
-from diffusion_circuits.model.factory import load_checkpoint
+from diffusion_circuits.model.factory import Denoiser, load_checkpoint
 from diffusion_circuits.model.noise import images_to_tensor
 from diffusion_circuits.params import Params
 
@@ -24,7 +24,7 @@ __all__ = ["TrainedModel", "load_trained", "reference_images"]
 class TrainedModel:
     dataset: str
     seed: int
-    unet: UNet2DModel
+    network: Denoiser  # of params.model.backbone
     scheduler: DDPMScheduler
     faces: FaceSet
     probe_set: ProbeSet
@@ -41,11 +41,11 @@ def load_trained(
     ``probe.n_images``) of one trained model; the network on ``runtime.device``."""
     n_probe = params.probe.n_images if n_probe is None else n_probe
     torch.set_num_threads(params.runtime.num_threads)
-    unet, scheduler = load_checkpoint(layout.model_dir(dataset, seed, root), params.model)
-    unet.to(resolve_device(params.runtime.device))
+    network, scheduler = load_checkpoint(layout.model_dir(dataset, seed, root), params.model)
+    network.to(resolve_device(params.runtime.device))
     faces = load_faceset(layout.dataset_dir(dataset, root))
-    probe_set = select_probe_set(faces, n_probe, unet.config.in_channels)
-    return TrainedModel(dataset, seed, unet, scheduler, faces, probe_set)
+    probe_set = select_probe_set(faces, n_probe, network.config.in_channels)
+    return TrainedModel(dataset, seed, network, scheduler, faces, probe_set)
 
 
 def reference_images(faces: FaceSet, n: int, channels: int) -> torch.Tensor:

@@ -37,9 +37,9 @@ def sample_model(params: Params, dataset: str, seed: int) -> ModelSamples:
     set beside the feature_net stage's real-vs-real ceiling."""
     cfg = params.samples
     model = load_trained(params, dataset, seed)
-    channels = model.unet.config.in_channels
+    channels = model.network.config.in_channels
     samples = sample_trajectory(
-        model.unet, model.scheduler, cfg.n_samples, seed=cfg.seed,
+        model.network, model.scheduler, cfg.n_samples, seed=cfg.seed,
         num_inference_steps=cfg.ddim_steps, record=[],
     ).samples  # fmt: skip
     feature_space = load_feature_space(layout.features_dir(dataset))

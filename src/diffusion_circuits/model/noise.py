@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler
 
+from diffusion_circuits.model.forward import denoise
+
 __all__ = [
     "images_to_tensor",
     "noise_like",
@@ -128,5 +130,5 @@ def predict_noise_and_output(
     noise estimate still holds ``sqrt(1 - abar) x_t``)."""
     device = unet.device
     x_t, t = x_t.to(device), t.to(device)
-    output = unet(x_t, t).sample
+    output = denoise(unet, x_t, t)
     return noise_from_output(scheduler, output, x_t, t).cpu(), output.detach().cpu()

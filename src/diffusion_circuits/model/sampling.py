@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from diffusers import DDIMScheduler, DDPMScheduler
 from PIL import Image
 
 from diffusion_circuits.io import atomic_path
+from diffusion_circuits.model.factory import Denoiser
+from diffusion_circuits.model.forward import denoise
 
 __all__ = ["Trajectory", "sample_trajectory", "sample_grid", "save_sample_grid"]
 
@@ -31,7 +33,7 @@ class Trajectory:
 
 @torch.no_grad()
 def sample_trajectory(
-    unet: UNet2DModel,
+    unet: Denoiser,
     scheduler: DDPMScheduler,
     n: int,
     seed: int,
@@ -69,7 +71,7 @@ def sample_trajectory(
             kept_x.append(x.to("cpu", copy=True))
         # DDIM reads scheduler.config.prediction_type, so the raw output goes in as it is.
         with step_context(t) if step_context else contextlib.nullcontext():
-            output = unet(x, torch.full((n,), t, dtype=torch.long, device=x.device)).sample
+            output = denoise(unet, x, torch.full((n,), t, dtype=torch.long, device=x.device))
         x = ddim.step(output, t, x, eta=0.0).prev_sample
     x = x.cpu()
     states = torch.stack(kept_x) if kept_x else x.new_zeros((0, *x.shape))

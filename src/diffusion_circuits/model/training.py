@@ -19,14 +19,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel, compute_snr
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm.auto import tqdm
 
 from diffusion_circuits.io import UserError, atomic_dir, atomic_path
 from diffusion_circuits.model.device import bf16_pays, resolve_device
-from diffusion_circuits.model.factory import build_scheduler, build_unet
+from diffusion_circuits.model.factory import (
+    NETWORK_CLASSES,
+    Denoiser,
+    build_network,
+    build_scheduler,
+)
+from diffusion_circuits.model.forward import denoise
 from diffusion_circuits.model.noise import training_target
 from diffusion_circuits.params import Params
 
@@ -47,7 +53,7 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainResult:
-    unet: UNet2DModel
+    network: Denoiser  # of params.model.backbone, EMA weights
     scheduler: DDPMScheduler
     final_loss: float
     images_per_second: float
@@ -151,8 +157,8 @@ def train_ddpm(
 ) -> TrainResult:
     """Train one DDPM on ``x0`` (float [N, C, H, W] in [-1, 1]) and save it to ``out_dir``.
 
-    ``out_dir`` receives ``unet/`` and ``scheduler/`` in ``save_pretrained`` format (the
-    EMA weights when ``train.ema_decay > 0``). ``resume_dir`` holds the periodic training
+    ``out_dir`` receives ``unet/`` (``transformer/`` for the DiT) and ``scheduler/`` in
+    ``save_pretrained`` format (the EMA weights when ``train.ema_decay > 0``). ``resume_dir`` holds the periodic training
     state; a later call with the same params, seed and data continues from it, and it is
     removed once training finishes. ``live`` is an optional ``dvclive.Live``.
 
@@ -172,16 +178,16 @@ def train_ddpm(
         )
     main = accelerator.is_main_process
 
-    unet = build_unet(params.model, seed=seed)
+    network = build_network(params.model, seed=seed)
     scheduler = build_scheduler(params.scheduler)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.learning_rate, weight_decay=1e-4)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=cfg.learning_rate, weight_decay=1e-4)
     lr_schedule = LambdaLR(
         optimizer,
         lambda step: lr_factor(step, cfg.warmup_steps, cfg.steps, cfg.final_lr_fraction),
     )
     ema = None
     if cfg.ema_decay > 0:
-        ema = EMAModel(unet.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, power=2 / 3)
+        ema = EMAModel(network.parameters(), decay=cfg.ema_decay, use_ema_warmup=True, power=2 / 3)
 
     resume_file = Path(resume_dir) / "state.pt"
     fingerprint = _fingerprint(params, seed, x0)
@@ -189,7 +195,7 @@ def train_ddpm(
     if resume_file.is_file():
         state = torch.load(resume_file, weights_only=False)
         if state.get("fingerprint") == fingerprint:
-            unet.load_state_dict(state["unet"])
+            network.load_state_dict(state["unet"])
             optimizer.load_state_dict(state["optimizer"])
             lr_schedule.load_state_dict(state["lr_schedule"])
             if ema is not None:
@@ -197,14 +203,14 @@ def train_ddpm(
             start_step = state["step"]
 
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    unet = unet.to(memory_format=memory_format)
+    network = network.to(memory_format=memory_format)
     if cfg.compile:
-        unet = torch.compile(unet)
+        network = torch.compile(network)
     # The schedule stays unprepared: accelerate would step it once per process per step.
-    unet, optimizer = accelerator.prepare(unet, optimizer)
+    network, optimizer = accelerator.prepare(network, optimizer)
     if ema is not None:
         ema.to(accelerator.device)
-    unet.train()
+    network.train()
 
     def save_state(step: int) -> None:
         if not main:
@@ -212,7 +218,7 @@ def train_ddpm(
         state = {
             "fingerprint": fingerprint,
             "step": step,
-            "unet": _uncompiled(accelerator.unwrap_model(unet)).state_dict(),
+            "unet": _uncompiled(accelerator.unwrap_model(network)).state_dict(),
             "optimizer": optimizer.state_dict(),
             "lr_schedule": lr_schedule.state_dict(),
             "ema": ema.state_dict() if ema is not None else None,
@@ -237,7 +243,7 @@ def train_ddpm(
         noisy = scheduler.add_noise(images, noise, timesteps)
         noisy = noisy.contiguous(memory_format=memory_format)
         with accelerator.autocast():
-            prediction = unet(noisy, timesteps).sample
+            prediction = denoise(network, noisy, timesteps)
         target = training_target(scheduler, images, noise, timesteps)
         per_sample = F.mse_loss(prediction.float(), target, reduction="none").mean(dim=(1, 2, 3))
         weights = min_snr_weights(scheduler, timesteps, cfg.snr_gamma).to(per_sample.device)
@@ -249,12 +255,12 @@ def train_ddpm(
                 f"last checkpoint kept in {resume_dir}"
             )
         accelerator.backward(loss)
-        accelerator.clip_grad_norm_(unet.parameters(), 1.0)
+        accelerator.clip_grad_norm_(network.parameters(), 1.0)
         optimizer.step()
         lr_schedule.step()
         optimizer.zero_grad(set_to_none=True)
         if ema is not None:
-            ema.step(unet.parameters())
+            ema.step(network.parameters())
         loss_value = accelerator.reduce(loss.detach(), reduction="mean").item()
         bar.set_postfix(loss=f"{loss_value:.4f}")
         if live is not None and main:
@@ -265,20 +271,20 @@ def train_ddpm(
             save_state(step + 1)
     wall = time.perf_counter() - started
 
-    final = _uncompiled(accelerator.unwrap_model(unet)).to(memory_format=torch.contiguous_format)
+    final = _uncompiled(accelerator.unwrap_model(network)).to(memory_format=torch.contiguous_format)
     if ema is not None:
         ema.copy_to(final.parameters())
     final = final.float().cpu().eval()
     if main:
         with atomic_dir(out_dir) as tmp:
-            final.save_pretrained(Path(tmp) / "unet")
+            final.save_pretrained(Path(tmp) / NETWORK_CLASSES[params.model.backbone][1])
             scheduler.save_pretrained(Path(tmp) / "scheduler")
         resume_file.unlink(missing_ok=True)
     accelerator.wait_for_everyone()
 
     trained_steps = cfg.steps - start_step
     return TrainResult(
-        unet=final,
+        network=final,
         scheduler=scheduler,
         final_loss=loss_value,
         images_per_second=trained_steps * cfg.batch_size / wall if wall > 0 else float("nan"),

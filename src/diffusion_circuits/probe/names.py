@@ -17,8 +17,10 @@ module's output.
 
 Every hook point has a ``kind`` (how the hooks reach it: :data:`POINT_KINDS`) and a
 ``role`` (what it is: :data:`ROLES`); structural queries (main path, skip edges, heads)
-read those, so nobody parses names. Layer groups are the paper's seven
-(:data:`LAYER_GROUPS`); each adapter documents how its blocks map onto them.
+read those, so nobody parses names. Layer groups are the paper's seven for a U-Net
+(:data:`LAYER_GROUPS`) and early / middle / late blocks for a transformer
+(:data:`TRANSFORMER_LAYER_GROUPS`); each adapter documents how its blocks map onto them
+and :attr:`NameMap.group_order` says which of the two a model has.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from typing import NamedTuple
 
 from torch import nn
 
-from diffusion_circuits.vocabulary import LAYER_GROUPS
+from diffusion_circuits.vocabulary import LAYER_GROUPS, TRANSFORMER_LAYER_GROUPS
 
 __all__ = [
     "ATTENTION_SITES",
     "LAYER_GROUPS",
+    "TRANSFORMER_LAYER_GROUPS",
     "POINT_KINDS",
     "ROLES",
     "Head",
@@ -175,6 +178,8 @@ class NameMap:
     output_only: dict[str, str] = field(default_factory=dict)
     # False when the adapter cannot promise forward order (generic): replay then refuses
     forward_ordered: bool = True
+    # the layer groups this family's blocks fall into, in forward order
+    group_order: tuple[str, ...] = LAYER_GROUPS
 
     @property
     def hook_points(self) -> list[str]:
@@ -201,8 +206,8 @@ class NameMap:
         for value, allowed, what in ((kind, POINT_KINDS, "kind"), (role, ROLES, "role")):
             if value is not None and value not in allowed:
                 raise ValueError(f"{what} must be one of {allowed}, got {value!r}")
-        if group is not None and group not in LAYER_GROUPS:
-            raise ValueError(f"group must be one of {LAYER_GROUPS}, got {group!r}")
+        if group is not None and group not in self.group_order:
+            raise ValueError(f"group must be one of {self.group_order}, got {group!r}")
         return [
             n
             for n, p in self.points.items()
@@ -213,7 +218,7 @@ class NameMap:
         ]
 
     def layer_groups(self) -> dict[str, list[str]]:
-        return {g: [n for n, p in self.points.items() if p.group == g] for g in LAYER_GROUPS}
+        return {g: [n for n, p in self.points.items() if p.group == g] for g in self.group_order}
 
     def skip_edges(self) -> list[SkipEdge]:
         return [

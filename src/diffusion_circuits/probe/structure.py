@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import torch
 
-from diffusion_circuits.probe.names import LAYER_GROUPS, Head, NameMap, NamesFilter, SkipEdge
+from diffusion_circuits.probe.names import Head, NameMap, NamesFilter, SkipEdge
 
 __all__ = ["ModelStructure"]
 
@@ -176,8 +176,14 @@ class ModelStructure:
 
     # ---- layer groups --------------------------------------------------------------
     @property
+    def group_order(self) -> tuple[str, ...]:
+        """This model's layer groups in forward order: the paper's seven for a U-Net,
+        ``early_blocks, middle_blocks, late_blocks`` for a transformer."""
+        return self._map.group_order
+
+    @property
     def layer_groups(self) -> dict[str, list[str]]:
-        """The paper's seven layer groups -> their hook points (forward order)."""
+        """Each of :attr:`group_order` -> its hook points (forward order)."""
         return self._map.layer_groups()
 
     def grouped(self, names: Iterable[str]) -> dict[str, list[str]]:
@@ -186,7 +192,9 @@ class ModelStructure:
         E.g. ``probe.grouped(probe.main_path)``: the blocks of each group.
         """
         names = [self._map.canonical(n) for n in names]
-        by_group = {g: [n for n in names if self._map.points[n].group == g] for g in LAYER_GROUPS}
+        by_group = {
+            g: [n for n in names if self._map.points[n].group == g] for g in self.group_order
+        }
         return {g: members for g, members in by_group.items() if members}
 
     # ---- token layouts -------------------------------------------------------------

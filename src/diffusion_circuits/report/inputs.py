@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from diffusers import UNet2DModel
 from diffusers.models.attention_processor import Attention
 
 from diffusion_circuits import layout
 from diffusion_circuits.io import read_parquet
 from diffusion_circuits.layout import DATASETS
-from diffusion_circuits.params import Params
+from diffusion_circuits.model.factory import load_network
+from diffusion_circuits.params import ModelParams, Params
 from diffusion_circuits.report.context import ReportInputs
 from diffusion_circuits.stats.loading import load_study_inputs
 
-__all__ = ["distinct_sources", "load_report_inputs", "report_header"]
+__all__ = ["distinct_sources", "load_report_inputs", "network_description", "report_header"]
 
 
 def _json(path: Path) -> dict:
@@ -40,8 +40,8 @@ def distinct_sources(metrics: dict, attributes: Path) -> int | None:
 def load_report_inputs(root: str | Path, params: Params, metrics: str | Path = "metrics") -> ReportInputs:  # fmt: skip
     root, metrics = Path(root), Path(metrics)
     seed = params.train.seeds[0]
-    unet = UNet2DModel.from_pretrained(layout.model_dir("synthetic", seed, root) / "unet")
-    attention = [m for m in unet.modules() if isinstance(m, Attention)]
+    network = load_network(layout.model_dir("synthetic", seed, root))
+    attention = [m for m in network.modules() if isinstance(m, Attention)]
     stage = {"synthetic": _json(layout.stage_metrics("generate_synthetic", root=metrics)),
              "natural": _json(layout.stage_metrics("prepare_natural", root=metrics))}  # fmt: skip
     cache = {d: _json(layout.stage_metrics("cache", layout.model_name(d, seed), metrics))
@@ -64,13 +64,32 @@ def load_report_inputs(root: str | Path, params: Params, metrics: str | Path = "
         attention_heads=[m.heads for m in attention],
         attention_width=[m.inner_dim for m in attention],
         num_train_timesteps=params.scheduler.num_train_timesteps,
-        n_parameters=sum(p.numel() for p in unet.parameters()),
+        n_parameters=sum(p.numel() for p in network.parameters()),
         global_threshold=params.analyze.global_threshold,
         seed=params.stats.seed,
         n_resamples=params.stats.n_resamples,
         confidence=params.stats.confidence,
         alpha=params.stats.alpha,
     )
+
+
+def network_description(model: ModelParams) -> str:
+    """The report header's one-phrase architecture of ``model.backbone``."""
+    if model.backbone == "dit":
+        dit = model.dit
+        return (f"DiTTransformer2DModel, {dit.num_layers} blocks, patch {dit.patch_size}, "
+                f"{dit.num_attention_heads} heads of {dit.attention_head_dim} channels")  # fmt: skip
+    return f"UNet2DModel {list(model.block_out_channels)}, attention head dim {model.attention_head_dim}"  # fmt: skip
+
+
+def _absent_for_backbone(metrics: Path, model: str) -> dict[str, str]:
+    """The header line naming the study's quantities this backbone does not have (the
+    analyze stage's ``absent_for_backbone``); no line for a U-Net, which has them all."""
+    absent = _json(layout.stage_metrics("analyze", model, metrics)).get("absent_for_backbone")
+    if not absent:
+        return {}
+    reasons = "; ".join(f"{quantity}: {why}" for quantity, why in sorted(absent.items()))
+    return {"does not exist for this backbone (no rows, no zeros stand in)": reasons}
 
 
 def _per_seed(metrics: Path, stage: str, seeds, describe) -> str:
@@ -210,10 +229,10 @@ def report_header(params: Params, ctx: ReportInputs, commit: str, versions: str,
             f"{s.get('image_selection', 'selection not recorded').replace('_', ' ')}"
             for d, s in selection.items()),
         "resolution / colour": f"{params.data.resolution} px, {params.data.colour}",
-        "model": f"UNet2DModel {list(params.model.block_out_channels)}, attention head dim "
-        f"{params.model.attention_head_dim}, trained to output "
+        "model": f"{network_description(params.model)}, trained to output "
         f"{_OUTPUT[params.scheduler.prediction_type]} (accuracy and every impact are read "
         "on the noise estimate it implies)",
+        **_absent_for_backbone(metrics, layout.model_name(DATASETS[0], first)),
         "training": f"{params.train.steps} steps x batch {params.train.batch_size}, seeds "
         f"{list(params.train.seeds)}, mixed precision asked: {params.train.mixed_precision}",
         **model_quality(params, metrics),

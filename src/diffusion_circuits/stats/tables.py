@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from diffusion_circuits.layout import LAYER_GROUPS
+from diffusion_circuits.layout import ALL_LAYER_GROUPS
 from diffusion_circuits.stats.compare import ALPHA, bootstrap_ci
 from diffusion_circuits.stats.corrections import adjust_family
 from diffusion_circuits.stats.markdown import to_markdown
@@ -32,8 +32,8 @@ __all__ = [
     "to_markdown",
 ]
 
-# Layer groups in forward order; the one list lives in layout.py.
-GROUP_ORDER = LAYER_GROUPS
+# Layer groups in forward order (a U-Net's, then a transformer's); the lists live in layout.py.
+GROUP_ORDER = ALL_LAYER_GROUPS
 
 # Head-role labels (analysis/roles.py): "semantic" is never assigned on either dataset.
 ROLE_LABELS = ("global", "edge", "texture", "semantic", "none", "undetermined")

@@ -38,8 +38,9 @@ def is_attention(module: nn.Module) -> bool:
 class NameMapBuilder:
     """Adds hook points to a fresh :class:`NameMap`, in the order they are added."""
 
-    def __init__(self) -> None:
-        self.map = NameMap()
+    def __init__(self, groups: tuple[str, ...] = LAYER_GROUPS) -> None:
+        """``groups``: the layer groups of this family, in forward order."""
+        self.map = NameMap(group_order=groups)
 
     def add(
         self, name: str, module: nn.Module, path: str, group: str | None, **fields
@@ -158,7 +159,7 @@ class NameMapBuilder:
         )
 
     def done(self) -> NameMap:
-        unknown = {p.group for p in self.map.points.values()} - {None, *LAYER_GROUPS}
+        unknown = {p.group for p in self.map.points.values()} - {None, *self.map.group_order}
         if unknown:
             raise ValueError(f"unknown layer groups {sorted(unknown)}: adapter bug")
         return self.map

@@ -31,13 +31,11 @@ hook point                  diffusers module
                             unpatchifying
 ==========================  ======================================================
 
-Layer groups: a transformer has no encoder and decoder, so its depth is mapped onto the
-seven groups in order: the ``n`` blocks are split by ``numpy.array_split(range(n), 7)``
-into encoder_early, encoder_middle, encoder_late, middle, decoder_early,
-decoder_middle, decoder_late (28 blocks of DiT-XL/2: four each; 6 blocks: one each and
-decoder_late empty). ``patch_embed`` (and PixArt's ``text_proj``) is encoder_early,
-``proj_out`` decoder_late; the shared conditioning (``time_emb``, ``adaln``) belongs to
-no group.
+Layer groups: a transformer has no encoder, bottleneck or decoder, so its blocks are
+split by depth, ``numpy.array_split(range(n), 3)``, into early_blocks, middle_blocks and
+late_blocks (28 blocks of DiT-XL/2: 10, 9, 9; 6 blocks: two each). ``patch_embed`` (and
+PixArt's ``text_proj``) is early_blocks, ``proj_out`` late_blocks; the shared
+conditioning (``time_emb``, ``adaln``) belongs to no group.
 """
 
 from __future__ import annotations
@@ -46,7 +44,9 @@ from diffusers import DiTTransformer2DModel, PixArtTransformer2DModel
 from torch import nn
 
 from diffusion_circuits.probe.adapters.builder import NameMapBuilder, depth_groups
-from diffusion_circuits.probe.names import LAYER_GROUPS, NameMap
+from diffusion_circuits.probe.names import TRANSFORMER_LAYER_GROUPS, NameMap
+
+EARLY, LATE = TRANSFORMER_LAYER_GROUPS[0], TRANSFORMER_LAYER_GROUPS[-1]
 
 __all__ = ["DiTAdapter", "PixArtAdapter"]
 
@@ -65,23 +65,19 @@ class DiTAdapter:
         """Hook points computed once per forward, between the patch embedding and block 0."""
 
     def build(self, model: nn.Module) -> NameMap:
-        names = NameMapBuilder()
-        names.add(
-            "patch_embed", model.pos_embed, "pos_embed", LAYER_GROUPS[0], role="input", main=True
-        )
+        names = NameMapBuilder(TRANSFORMER_LAYER_GROUPS)
+        names.add("patch_embed", model.pos_embed, "pos_embed", EARLY, role="input", main=True)
         self.add_conditioning(names, model)
         blocks = model.transformer_blocks
         for i, (block, group) in enumerate(
-            zip(blocks, depth_groups(len(blocks), LAYER_GROUPS), strict=True)
+            zip(blocks, depth_groups(len(blocks), TRANSFORMER_LAYER_GROUPS), strict=True)
         ):
             # DiT blocks modulate themselves (adaLN-Zero); PixArt's norm1 has no linear
             names.transformer_block(
                 f"block.{i}", block, f"transformer_blocks.{i}", group, adaln=True, main=True
             )
         projection = getattr(model, self.out_projection)
-        names.add(
-            "proj_out", projection, self.out_projection, LAYER_GROUPS[-1], role="output", main=True
-        )
+        names.add("proj_out", projection, self.out_projection, LATE, role="output", main=True)
         return names.done()
 
 
@@ -96,6 +92,4 @@ class PixArtAdapter(DiTAdapter):
         names.add("adaln", model.adaln_single.linear, "adaln_single.linear", None, role="embedding")
         if getattr(model, "caption_projection", None) is not None:
             path = "caption_projection"
-            names.add(
-                "text_proj", model.caption_projection, path, LAYER_GROUPS[0], role="embedding"
-            )
+            names.add("text_proj", model.caption_projection, path, EARLY, role="embedding")

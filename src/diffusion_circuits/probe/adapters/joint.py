@@ -29,8 +29,9 @@ hook point                  diffusers module
 
 ``Probe.quadrant(pattern, attn, queries, keys, text_tokens)`` cuts a joint pattern into
 image->image, image->text, text->image and text->text. Layer groups: the blocks (FLUX:
-dual then single) split by depth as for DiT (``numpy.array_split`` into the seven);
-``patch_embed`` and ``text_embed`` are encoder_early, ``proj_out`` decoder_late,
+dual then single) split by depth as for DiT (``numpy.array_split`` into early_blocks,
+middle_blocks and late_blocks); ``patch_embed`` and ``text_embed`` are early_blocks,
+``proj_out`` late_blocks,
 ``time_emb`` no group.
 """
 
@@ -40,7 +41,7 @@ from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
 from torch import nn
 
 from diffusion_circuits.probe.adapters.builder import NameMapBuilder, depth_groups
-from diffusion_circuits.probe.names import LAYER_GROUPS, NameMap
+from diffusion_circuits.probe.names import TRANSFORMER_LAYER_GROUPS, NameMap
 
 __all__ = ["SD3Adapter", "FluxAdapter"]
 
@@ -91,15 +92,15 @@ class SD3Adapter:
         ]
 
     def build(self, model: nn.Module) -> NameMap:
-        names = NameMapBuilder()
+        names = NameMapBuilder(TRANSFORMER_LAYER_GROUPS)
         patch = getattr(model, self.patch_embedding)
-        first, last = LAYER_GROUPS[0], LAYER_GROUPS[-1]
+        first, last = TRANSFORMER_LAYER_GROUPS[0], TRANSFORMER_LAYER_GROUPS[-1]
         names.add("patch_embed", patch, self.patch_embedding, first, role="input", main=True)
         names.add("time_emb", model.time_text_embed, "time_text_embed", None, role="embedding")
         names.add("text_embed", model.context_embedder, "context_embedder", first, role="embedding")
         blocks = self.blocks(model)
         for (name, path, block), group in zip(
-            blocks, depth_groups(len(blocks), LAYER_GROUPS), strict=True
+            blocks, depth_groups(len(blocks), TRANSFORMER_LAYER_GROUPS), strict=True
         ):
             walk = single_stream_block if name.startswith("single.") else dual_stream_block
             walk(names, name, block, path, group)
