@@ -136,3 +136,20 @@ def test_a_joint_attention_mask_is_refused_for_sites_not_ignored(kind):
         with pytest.raises(ValueError, match=refused), probe.intervene(HeadAblation(attention, 0)):
             model(**inputs)
     assert_clean(model, before)
+
+
+@pytest.mark.parametrize("kind", ["sd15", "flux"])
+def test_fusing_after_the_probe_is_built_is_followed_too(kind):
+    twin = _model(kind)
+    model = copy.deepcopy(twin)
+    probe = Probe(model)  # names from the unfused processors
+    model.fuse_qkv_projections()
+    _stale_unfused_layers(model)
+    inputs = model_inputs(kind)
+    with torch.no_grad(), probe.capture("*.pattern") as cache:
+        model(**inputs)
+    with torch.no_grad(), Probe(twin).capture("*.pattern") as expected:
+        twin(**inputs)
+    assert cache.keys() == expected.keys()
+    for name, pattern in expected.items():
+        assert torch.allclose(cache[name], pattern, atol=1e-6), name
