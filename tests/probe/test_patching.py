@@ -229,3 +229,28 @@ def test_a_head_sweep_refuses_heads_that_do_not_exist():
         attribution_patching(probe, ["mid.attn.0.head.99"], clean, clean, metric)
     with pytest.raises(ValueError, match="unknown hook point"):
         activation_patching(probe, [Head("mid.atn.0", 0)], clean, clean, metric)
+
+
+class _Net(torch.nn.Module):
+    """A model with a submodule at path ``net.head.0``: a head label's shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Module()
+        self.net.head = torch.nn.ModuleList([torch.nn.Linear(3, 1)])
+
+    def forward(self, x):
+        return self.net.head[0](x)
+
+
+def test_a_module_path_that_reads_like_a_head_label_stays_a_hook_point():
+    model = _Net()
+    probe = Probe(model)
+    assert "net.head.0" in probe.hook_points
+    clean, corrupt = {"x": torch.ones(2, 3)}, {"x": torch.zeros(2, 3)}
+    sweep = activation_patching(
+        probe, ["net.head.0"], clean, corrupt, lambda y: y[:, 0], forward=lambda i: model(**i)
+    )
+    with torch.no_grad():
+        expected = float((model(torch.zeros(2, 3)) - model(torch.ones(2, 3))).mean())
+    assert sweep == {"net.head.0": pytest.approx(expected)}

@@ -126,11 +126,15 @@ def components(probe, names: Sequence[str | Head]) -> list[Component]:
     """Hook-point names, :class:`Head` s and head labels -> :class:`Component` s.
 
     A hook point's label is its canonical name; a head's is ``Head.name``
-    (``"<attn>.head.<i>"``, the attention canonical too).
+    (``"<attn>.head.<i>"``, the attention canonical too). A hook point whose own name
+    reads like a head label (a generic module path ``...head.<i>``) stays a hook point.
     """
+    points = set(probe.hook_points)
     resolved = []
     for name in names:
-        head = name if isinstance(name, Head) else Head.from_name(name)
+        head = name if isinstance(name, Head) else None
+        if head is None and name not in points:
+            head = Head.from_name(name)
         if head is None:
             point = probe.canonical(name)
             resolved.append(Component(point, point))
