@@ -10,12 +10,14 @@ clean run's true noise (quadratic, and at a good model's minimum, where a first-
 estimate has little to stand on), and ``toward_corrupt``, how far the output moves
 toward the corrupt run's output (the projection of ``output - clean`` on ``corrupt -
 clean``, divided by its squared length: 0 clean, 1 corrupt; linear in the output, the
-analogue of a logit difference). For every ResNet block, attention layer and attention
-head (the probe's structural lists; a head is its slice of ``<attn>.z``), the exact
+analogue of a logit difference). For every ResNet block, attention layer, ResNet
+residual branch and attention head (the probe's structural lists; a head is its slice
+of ``<attn>.z``; heads and residual branches are the analysis's components), the exact
 effect of patching it from the corrupt run (`probe.patching.activation_patching`) and
 AtP's first-order estimate from one backward pass (`attribution_patching`), their
-Spearman rank agreement per timestep, separately for the heads and for the modules
-(ResNets and attention outputs) and over all of them, and the wall time of each sweep.
+Spearman rank agreement per timestep, separately for the heads, the residual branches
+and the modules (ResNets and attention outputs) and over all of them, and the wall time
+of each sweep.
 docs/PROBE.md quotes the output.
 """
 
@@ -77,7 +79,8 @@ def main() -> None:
     x0 = select_probe_set(faces, args.n_images, unet.config.in_channels).x0
     other = x0.roll(1, dims=0)  # each image's corrupt twin: the next held-out image
     probe = Probe(unet)
-    groups = {"modules": probe.resnets + probe.attentions,
+    # the modules of the earlier table, the heads and ResNet branches the analysis ablates
+    groups = {"modules": probe.resnets + probe.attentions, "residuals": probe.residuals,
               "heads": [head.name for head in probe.heads]}  # fmt: skip
     for timestep in args.timesteps:
         x_t, eps, t = add_noise(scheduler, x0, timestep, seed=0)
