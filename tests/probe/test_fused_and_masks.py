@@ -8,7 +8,7 @@ from diffusers.models.attention_processor import Attention
 from models import CONFIGS, TEXT_TOKENS, image_tokens, model_inputs
 from unets import assert_clean, processors
 
-from diffusion_circuits.probe import HeadAblation, Probe
+from diffusion_circuits.probe import AttentionPerturbation, HeadAblation, Probe
 from diffusion_circuits.probe.projections import FUSED_LAYERS
 
 
@@ -107,6 +107,10 @@ def test_a_cross_attention_mask_is_reproduced():
         with probe.capture("*.cross.pattern") as cache:
             assert torch.equal(model(**masked).sample, plain)
         with _identity_on_every_z(probe):
+            assert torch.allclose(model(**masked).sample, plain, atol=1e-5)
+        # temperature 1 changes nothing, through the explicit logits (+ mask) path
+        unchanged = [AttentionPerturbation(n, "temperature") for n in probe.attention_heads]
+        with probe.intervene(*unchanged):
             assert torch.allclose(model(**masked).sample, plain, atol=1e-5)
     assert len(cache) > 4
     for name, pattern in cache.items():
