@@ -5,7 +5,7 @@ import torch
 from models import make_model, model_inputs
 from unets import assert_clean, inputs, make_unet, processors
 
-from diffusion_circuits.probe import Patch, Probe
+from diffusion_circuits.probe import Head, HeadPatch, Patch, Probe
 from diffusion_circuits.probe.patching import (
     activation_patching,
     attribution_patching,
@@ -82,17 +82,18 @@ def test_sweep_equals_single_patches_whatever_the_packing(per_forward):
     assert list(sweep) == names
 
 
-def _pair(kind: str):
-    """A model, clean inputs and slightly corrupted ones (the sample, or FLUX's text)."""
+def _pair(kind: str, strength: float = 0.05):
+    """A model, clean inputs and corrupted ones (noise of ``strength`` added to the
+    sample, or to FLUX's text): slightly by default."""
     if kind == "unet":
         model = make_unet("paper")
         x, t = inputs(2)
         noise = inputs(2, seed=7)[0]
-        return model, {"sample": x, "timestep": t}, {"sample": x + 0.05 * noise, "timestep": t}
+        return model, {"sample": x, "timestep": t}, {"sample": x + strength * noise, "timestep": t}
     model, clean = make_model("flux"), model_inputs("flux")
     text = clean["encoder_hidden_states"]
     noise = torch.randn(text.shape, generator=torch.Generator().manual_seed(3))
-    return model, clean, {**clean, "encoder_hidden_states": text + 0.05 * noise}
+    return model, clean, {**clean, "encoder_hidden_states": text + strength * noise}
 
 
 COMPONENT_ROLES = ("resnet", "residual", "attention", "block", "ff", "sampler", "skip", "output")
@@ -131,3 +132,125 @@ def test_rank_agreement_refuses_mismatched_sweeps():
     with pytest.raises(ValueError, match="same components"):
         rank_agreement({"a": 1.0, "b": 2.0}, {"a": 1.0, "c": 2.0})
     assert rank_agreement({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 3.0, "b": 2.0, "c": 1.0}) == -1.0
+
+
+@pytest.mark.parametrize("kind", ["unet", "flux"])
+def test_head_sweep_in_batched_forwards_equals_one_run_per_head(kind):
+    """Two heads of one attention and heads of different attentions share forwards."""
+    model, clean, corrupt = _pair(kind, strength=1.0)
+    # float64: a head's effect is ~1e-4 of the metric, where float32 rounding would
+    # show; upcast_softmax off, or the explicit path's softmax would still be float32
+    model = model.double()
+    for module in model.modules():
+        if hasattr(module, "upcast_softmax"):
+            module.upcast_softmax = False
+    clean, corrupt = ({k: _double(v) for k, v in inputs.items()} for inputs in (clean, corrupt))
+    probe = Probe(model)
+    heads = [h for h in probe.heads if h.index < 2][:5]
+    metric = per_item_mse(torch.zeros_like(next(iter(clean.values()))))
+    sweep = activation_patching(
+        probe, [h.name for h in heads], clean, corrupt, metric, components_per_forward=3
+    )
+    assert list(sweep) == [h.name for h in heads]
+    with torch.no_grad(), probe.capture("*.z") as donor:
+        model(**corrupt)
+    with torch.no_grad():
+        base = metric(model(**clean).sample)
+        for head in heads:
+            z = donor[f"{head.attention}.z"][:, head.index]
+            with probe.intervene(HeadPatch(head.attention, head.index, z)):
+                expected = float((metric(model(**clean).sample) - base).mean())
+            assert expected != 0, head.name
+            assert sweep[head.name] == pytest.approx(expected, rel=1e-8), head.name
+    assert_clean(model)
+
+
+def _double(value):
+    return value.double() if value.is_floating_point() else value
+
+
+def test_head_effects_are_exact_and_hand_checkable_where_the_metric_is_linear():
+    """Metric linear in an attention's output: patching head h moves that output by
+    W_out[:, h] @ (z_corrupt - z_clean)_h, so exact patching and AtP both equal it."""
+    model, clean, corrupt = _pair("unet")
+    probe = Probe(model)
+    attention = "mid.attn.0"
+    module = model.get_submodule(probe.module_path(attention))
+
+    def attention_output(inputs):  # a forward whose output is the attention's
+        with probe.capture(attention, grad=True) as cache:
+            model(**inputs)
+        return cache[attention]
+
+    with torch.no_grad():
+        shape = attention_output(clean).shape
+        _, z_clean = probe.run_with_cache(clean["sample"], clean["timestep"], f"{attention}.z")
+        _, z_corrupt = probe.run_with_cache(
+            corrupt["sample"], corrupt["timestep"], f"{attention}.z"
+        )
+    weights = torch.randn(shape[1:], generator=torch.Generator().manual_seed(5))
+    metric = lambda out: (out * weights).flatten(1).sum(1)  # noqa: E731
+    heads = [h.name for h in probe.heads if h.attention == attention]
+    exact = activation_patching(
+        probe, heads, clean, corrupt, metric, components_per_forward=4, forward=attention_output
+    )
+    estimate = attribution_patching(probe, heads, clean, corrupt, metric, forward=attention_output)
+    dim = module.to_out[0].in_features // module.heads
+    for label in heads:
+        h = Head.from_name(label).index
+        dz = (z_corrupt[f"{attention}.z"] - z_clean[f"{attention}.z"])[:, h]  # [B, tokens, d]
+        moved = dz @ module.to_out[0].weight[:, h * dim : (h + 1) * dim].T  # [B, tokens, C]
+        moved = moved.transpose(1, 2).reshape(shape) / module.rescale_output_factor
+        by_hand = float((moved * weights).flatten(1).sum(1).mean().detach())
+        assert by_hand != 0
+        assert exact[label] == pytest.approx(by_hand, rel=1e-3, abs=1e-6), label
+        assert estimate[label] == pytest.approx(by_hand, rel=1e-3, abs=1e-6), label
+
+
+@pytest.mark.parametrize("kind", ["unet", "flux"])
+def test_attribution_patching_orders_heads_like_exact_patching(kind):
+    model, clean, corrupt = _pair(kind)
+    probe = Probe(model)
+    metric = per_item_mse(torch.zeros_like(next(iter(clean.values()))))
+    heads = [h.name for h in probe.heads]
+    exact = activation_patching(probe, heads, clean, corrupt, metric, components_per_forward=8)
+    estimate = attribution_patching(probe, heads, clean, corrupt, metric)
+    assert list(estimate) == heads and len(heads) >= 8
+    assert rank_agreement(exact, estimate) > 0.8
+    assert_clean(model)
+
+
+def test_a_head_sweep_refuses_heads_that_do_not_exist():
+    probe = Probe(make_unet("paper"))
+    x, t = inputs(2)
+    clean = {"sample": x, "timestep": t}
+    metric = per_item_mse(torch.zeros_like(x))
+    with pytest.raises(ValueError, match=r"mid.attn.0.head.99: mid.attn.0 has \d+ heads"):
+        attribution_patching(probe, ["mid.attn.0.head.99"], clean, clean, metric)
+    with pytest.raises(ValueError, match="unknown hook point"):
+        activation_patching(probe, [Head("mid.atn.0", 0)], clean, clean, metric)
+
+
+class _Net(torch.nn.Module):
+    """A model with a submodule at path ``net.head.0``: a head label's shape."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Module()
+        self.net.head = torch.nn.ModuleList([torch.nn.Linear(3, 1)])
+
+    def forward(self, x):
+        return self.net.head[0](x)
+
+
+def test_a_module_path_that_reads_like_a_head_label_stays_a_hook_point():
+    model = _Net()
+    probe = Probe(model)
+    assert "net.head.0" in probe.hook_points
+    clean, corrupt = {"x": torch.ones(2, 3)}, {"x": torch.zeros(2, 3)}
+    sweep = activation_patching(
+        probe, ["net.head.0"], clean, corrupt, lambda y: y[:, 0], forward=lambda i: model(**i)
+    )
+    with torch.no_grad():
+        expected = float((model(torch.zeros(2, 3)) - model(torch.ones(2, 3))).mean())
+    assert sweep == {"net.head.0": pytest.approx(expected)}

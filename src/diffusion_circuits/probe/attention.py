@@ -4,7 +4,8 @@ With no edit on its attention it returns exactly what the processor it replaces 
 because it calls that processor (usually diffusers' fused ``AttnProcessor2_0``): probing
 is bit-for-bit transparent. The requested sites are then computed beside it, for
 recording only, by the attention's recipe (``probe.attention_recipes``): q, k, v from
-the processor's own projections (taken as they pass, not computed twice), the pattern
+the processor's own projections (taken as they pass, not computed twice; split from the
+fused layer after ``fuse_qkv_projections()``), the pattern
 with ``attn.get_attention_scores`` (softmax(q k^T * scale), upcast as the module asks;
 ``scale * q k^T`` softmaxed for modules without it, e.g. FLUX) and z = pattern @ v.
 
@@ -21,6 +22,7 @@ from typing import Protocol
 import torch
 
 from diffusion_circuits.probe.attention_recipes import AttentionCall, recipe_for
+from diffusion_circuits.probe.projections import projection_layers, projector
 
 __all__ = ["RecordingAttnProcessor", "SITE_ORDER"]
 
@@ -57,11 +59,16 @@ class RecordingAttnProcessor:
     def _key(self, site: str) -> str:
         return f"{self.name}.{site}"
 
-    def _recipe(self, attn):
+    def _recipe(self, attn, call: AttentionCall):
         if self.recipe is None:
             self.recipe, why = recipe_for(attn)
             if self.recipe is None:
                 raise ValueError(f"{self.name}: {why}")
+        if call.attention_mask is not None and not self.recipe.masks:
+            raise ValueError(
+                f"{self.name}: attention sites of {type(self.recipe).__name__} with an "
+                "attention_mask are not reproduced; capture or edit its output, or drop the mask"
+            )
         return self.recipe
 
     # FLUX's attention passes image_rotary_emb as the fifth positional argument
@@ -99,10 +106,10 @@ class RecordingAttnProcessor:
 
         if not wanted:
             return original()
-        recipe = self._recipe(attn)
+        recipe = self._recipe(attn, call)
         # The projections the processor computes are the ones to record: take them as
         # they pass instead of computing them a second time.
-        taken: dict[str, list[torch.Tensor]] = {name: [] for name in recipe.projections}
+        taken: dict[str, list[torch.Tensor]] = {n: [] for n in projection_layers(recipe, attn)}
         handles = [
             module.register_forward_hook(lambda _m, _a, out, name=name: taken[name].append(out))
             for name in taken
@@ -114,12 +121,8 @@ class RecordingAttnProcessor:
             for handle in handles:
                 handle.remove()
 
-        def project(name: str, x: torch.Tensor) -> torch.Tensor:
-            values = taken.get(name, ())
-            return values[0] if len(values) == 1 else getattr(attn, name)(x)
-
         with torch.no_grad():
-            prepared = recipe.prepare(attn, call, project)
+            prepared = recipe.prepare(attn, call, projector(recipe, attn, taken))
             self._sites(attn, prepared, record_only=wanted)
         return output
 
@@ -137,8 +140,8 @@ class RecordingAttnProcessor:
         call = AttentionCall(
             hidden_states, encoder_hidden_states, attention_mask, temb, image_rotary_emb
         )
-        recipe = self._recipe(attn)
-        prepared = recipe.prepare(attn, call, lambda name, x: getattr(attn, name)(x))
+        recipe = self._recipe(attn, call)
+        prepared = recipe.prepare(attn, call, projector(recipe, attn))
         z = self._sites(attn, prepared)
         return recipe.output(attn, z, prepared.state)
 

@@ -6,25 +6,34 @@ one call, and turns per-head ``z = pattern @ v`` back into the module's output, 
 step the processor it reproduces. One recipe per processor family:
 
 - :class:`StandardRecipe`: ``AttnProcessor`` / ``AttnProcessor2_0`` (U-Nets, DiT, PixArt,
-  GLIGEN's fuser): self- or cross-attention;
+  GLIGEN's fuser), and ``FusedAttnProcessor2_0``: self- or cross-attention;
 - :class:`AddedKVRecipe`: ``AttnAddedKVProcessor(2_0)`` (IF / ``SimpleCrossAttn`` blocks):
   keys ``[to the text tokens; own tokens]``;
 - :class:`JointRecipe`: SD3's ``JointAttnProcessor2_0``: one sequence ``[image; text]``;
+  :class:`FusedJointRecipe` its fused twin ``FusedJointAttnProcessor2_0``;
 - :class:`FluxRecipe`: FLUX's ``FluxAttnProcessor``: ``[text; image]`` with rotary
   embeddings, dual-stream (two outputs) or single-stream.
 
 An attention whose processor no recipe reproduces is named for its output only
 (:func:`recipe_for` says why).
+
+Fused projections (diffusers' ``fuse_qkv_projections()``): one ``Linear`` (``to_qkv``,
+``to_kv`` or ``to_added_qkv``) computes several projections and the processor splits
+its output; where a recipe's ``fused(attn)`` says the processor does so,
+``probe.projections.projector`` takes q, k and v from those splits, the very tensors the processor uses. Attention masks
+are reproduced by the recipes with ``masks = True`` (the standard and added-KV ones, as
+diffusers' ``prepare_attention_mask`` shapes them); a joint attention called with a
+mask has its sites refused (``probe.attention``), never computed without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
 
 from diffusion_circuits.probe.names import TokenLayout
+from diffusion_circuits.probe.projections import Project, processor_name
 
 __all__ = [
     "AttentionCall",
@@ -32,14 +41,11 @@ __all__ = [
     "StandardRecipe",
     "AddedKVRecipe",
     "JointRecipe",
+    "FusedJointRecipe",
     "FluxRecipe",
     "RECIPES",
     "recipe_for",
 ]
-
-# project(module name, input) -> the module's output (taken from the processor's own
-# call when recording, computed otherwise)
-Project = Callable[[str, torch.Tensor], torch.Tensor]
 
 
 class AttentionCall(NamedTuple):
@@ -73,11 +79,6 @@ def merge_heads(z: torch.Tensor) -> torch.Tensor:
     return z.transpose(1, 2).reshape(z.shape[0], z.shape[2], -1)
 
 
-def _no_mask(call: AttentionCall, recipe: str) -> None:
-    if call.attention_mask is not None:
-        raise ValueError(f"{recipe}: attention sites with an attention_mask are not reproduced")
-
-
 class StandardRecipe:
     """diffusers' ``AttnProcessor``: spatial norm, 4-d -> tokens, group norm, projections."""
 
@@ -86,11 +87,16 @@ class StandardRecipe:
         "AttnProcessor2_0",
         "XFormersAttnProcessor",
         "SlicedAttnProcessor",
+        "FusedAttnProcessor2_0",
     )
     projections = ("to_q", "to_k", "to_v")
+    masks = True
 
     def applies(self, attn) -> bool:
         return attn.added_kv_proj_dim is None and getattr(attn, "add_q_proj", None) is None
+
+    def fused(self, attn) -> bool:
+        return processor_name(attn).startswith("Fused")
 
     def keys(self, attn) -> str:
         return "encoder" if getattr(attn, "is_cross_attention", False) else "self"
@@ -142,9 +148,13 @@ class AddedKVRecipe:
 
     processors = ("AttnAddedKVProcessor", "AttnAddedKVProcessor2_0")
     projections = ("to_q", "to_k", "to_v", "add_k_proj", "add_v_proj")
+    masks = True
 
     def applies(self, attn) -> bool:
         return attn.added_kv_proj_dim is not None
+
+    def fused(self, attn) -> bool:
+        return False  # diffusers refuses to fuse added-KV attentions
 
     def keys(self, attn) -> str:
         return "encoder" if attn.only_cross_attention else "encoder+self"
@@ -189,9 +199,13 @@ class JointRecipe:
     processors = ("JointAttnProcessor2_0",)
     projections = ("to_q", "to_k", "to_v", "add_q_proj", "add_k_proj", "add_v_proj")
     first = "image"
+    masks = False
 
     def applies(self, attn) -> bool:
         return True
+
+    def fused(self, attn) -> bool:
+        return False
 
     def joint(self, attn) -> bool:
         return getattr(attn, "add_q_proj", None) is not None
@@ -223,7 +237,6 @@ class JointRecipe:
         return x if norm is None else norm(x)
 
     def prepare(self, attn, call: AttentionCall, project: Project) -> Prepared:
-        _no_mask(call, type(self).__name__)
         norms = ("norm_q", "norm_k", "norm_added_q", "norm_added_k")
         image, text = self._streams(attn, call, project, self.projections, norms)
         state = {"text_tokens": 0 if text is None else text[0].shape[2], "dtype": image[0].dtype}
@@ -249,6 +262,24 @@ class JointRecipe:
         return attn.to_out[1](attn.to_out[0](image)), text
 
 
+class FusedJointRecipe(JointRecipe):
+    """SD3's ``FusedJointAttnProcessor2_0`` (after ``fuse_qkv_projections()``): q, k, v
+    from ``to_qkv`` and ``to_added_qkv``, and no q/k norm even where the module has one
+    (that processor applies none, so a fused SD3.5 computes differently from the
+    unfused one: the recipe follows the processor)."""
+
+    processors = ("FusedJointAttnProcessor2_0",)
+
+    def applies(self, attn) -> bool:
+        return self.joint(attn)  # it needs the text stream (diffusers fails without)
+
+    def fused(self, attn) -> bool:
+        return True
+
+    def norm(self, attn, name: str, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
 class FluxRecipe(JointRecipe):
     """FLUX's ``FluxAttnProcessor``: ``[text; image]``, per-head RMS norms, rotary.
 
@@ -263,10 +294,12 @@ class FluxRecipe(JointRecipe):
     def joint(self, attn) -> bool:
         return True  # single-stream attentions see [text; image] as one input
 
+    def fused(self, attn) -> bool:
+        return getattr(attn, "fused_projections", False)  # the processor asks the same
+
     def prepare(self, attn, call: AttentionCall, project: Project) -> Prepared:
         from diffusers.models.embeddings import apply_rotary_emb
 
-        _no_mask(call, type(self).__name__)
         norms = ("norm_q", "norm_k", "norm_added_q", "norm_added_k")
         dual = getattr(attn, "add_q_proj", None) is not None
         # FLUX's RMS norms act per head over head_dim: the same on [B, heads, n, d]
@@ -298,15 +331,12 @@ class FluxRecipe(JointRecipe):
         )
 
 
-RECIPES = (StandardRecipe(), AddedKVRecipe(), JointRecipe(), FluxRecipe())
+RECIPES = (StandardRecipe(), AddedKVRecipe(), JointRecipe(), FusedJointRecipe(), FluxRecipe())
 
 
 def recipe_for(attn) -> tuple[object | None, str]:
     """The recipe reproducing ``attn``'s processor, or None and why not."""
-    processor = attn.processor
-    # a Probe's recording processor may be in place: name what it wraps
-    processor = getattr(processor, "original", processor)
-    name = type(processor).__name__
+    name = processor_name(attn)
     for recipe in RECIPES:
         if name in recipe.processors and recipe.applies(attn):
             return recipe, ""

@@ -36,6 +36,7 @@ __all__ = [
     "ResampleAblation",
     "FeatureScaling",
     "Patch",
+    "HeadPatch",
     "SkipCut",
     "BottleneckCut",
     "HeadAblation",
@@ -172,23 +173,55 @@ class Patch(Intervention):
         self.rows = rows
 
     def __call__(self, tensor, name):
-        target = tensor if self.rows is None else tensor[self.rows]
-        if self.activation.shape != target.shape:
-            where = "" if self.rows is None else f" rows {self.rows}"
-            raise ValueError(
-                f"patch for {name}{where} has shape {tuple(self.activation.shape)}, "
-                f"the activation has {tuple(target.shape)}"
-            )
-        activation = self.activation.to(tensor.device, tensor.dtype)
         if self.rows is None:
-            return activation
-        out = tensor.clone()
-        out[self.rows] = activation
-        return out
+            _check_patch(self.activation, tensor, name)
+            return self.activation.to(tensor.device, tensor.dtype)
+        return _replaced(tensor, (self.rows,), self.activation, f"{name} rows {self.rows}")
 
     def __repr__(self) -> str:
         rows = "" if self.rows is None else f", rows={self.rows}"
         return f"Patch({self.name!r}{rows})"
+
+
+class HeadPatch(Intervention):
+    """Replace head ``head``'s slice of attention ``attn_name``'s ``z`` by ``activation``.
+
+    ``activation`` is that head's z recorded on another input, [batch, queries,
+    head_dim] (``cache[f"{attn}.z"][:, head]``); the other heads are untouched, as in
+    :class:`HeadAblation`. ``rows`` as for :class:`Patch`: only those batch rows.
+    """
+
+    site = "z"
+
+    def __init__(self, attn_name: str, head: int, activation: torch.Tensor, rows=None):
+        super().__init__(attn_name)
+        if isinstance(head, bool) or not isinstance(head, int) or head < 0:
+            raise ValueError(f"head must be a non-negative int, got {head!r}")
+        self.head, self.activation, self.rows = head, activation, rows
+
+    def __call__(self, tensor, name):
+        rows = slice(None) if self.rows is None else self.rows
+        return _replaced(tensor, (rows, self.head), self.activation, f"{name} head {self.head}")
+
+    def __repr__(self) -> str:
+        rows = "" if self.rows is None else f", rows={self.rows}"
+        return f"HeadPatch({self.name!r}, {self.head}{rows})"
+
+
+def _check_patch(activation: torch.Tensor, target: torch.Tensor, what: str) -> None:
+    if activation.shape != target.shape:
+        raise ValueError(
+            f"patch for {what} has shape {tuple(activation.shape)}, "
+            f"the activation has {tuple(target.shape)}"
+        )
+
+
+def _replaced(tensor: torch.Tensor, index: tuple, activation: torch.Tensor, what: str):
+    """A copy of ``tensor`` with ``tensor[index]`` replaced by ``activation`` (same shape)."""
+    _check_patch(activation, tensor[index], what)
+    out = tensor.clone()
+    out[index] = activation.to(tensor.device, tensor.dtype)
+    return out
 
 
 class SkipCut(Intervention):

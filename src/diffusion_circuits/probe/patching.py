@@ -1,12 +1,16 @@
 """Patching sweeps: exact activation patching, batched, and attribution patching (AtP).
 
-Both estimate, for each hook point, how much a metric changes when that hook point
+Both estimate, for each component, how much a metric changes when that component
 takes its value from a *corrupt* run while the model otherwise runs on the *clean*
-input:
+input. A component is a hook point (any, attention sites included) or an attention head
+(a :class:`~diffusion_circuits.probe.names.Head`, or its label ``"<attn>.head.<i>"``
+from ``probe.heads``): the head's slice of ``<attn>.z``, what :class:`HeadAblation`
+removes, patched alone (:class:`~diffusion_circuits.probe.interventions.HeadPatch`).
 
 - :func:`activation_patching` measures it exactly, one forward per component, but packs
   ``components_per_forward`` components into one forward: the clean batch is repeated
-  K times and component k is patched in the k-th copy only (``Patch(..., rows=...)``),
+  K times and component k is patched in the k-th copy only (``Patch(..., rows=...)``,
+  ``HeadPatch(..., rows=...)``),
   which equals K single runs up to float error (batched kernels may round differently).
 - :func:`attribution_patching` estimates all of them at once to first order from one
   forward and one backward pass on the clean input (Nanda 2023, "Attribution
@@ -30,11 +34,13 @@ Examples
 >>> probe, t = Probe(unet), torch.tensor([500, 500])
 >>> clean, corrupt = {"sample": torch.randn(2, 3, 8, 8), "timestep": t}, {"sample": torch.randn(2, 3, 8, 8), "timestep": t}
 >>> metric = lambda eps: eps.pow(2).mean(dim=(1, 2, 3))
->>> names = probe.resnets
+>>> names = probe.resnets + [head.name for head in probe.heads]
 >>> exact = activation_patching(probe, names, clean, corrupt, metric, components_per_forward=4)
 >>> estimate = attribution_patching(probe, names, clean, corrupt, metric)
 >>> sorted(exact) == sorted(estimate) == sorted(names)
 True
+>>> names[-2:]  # the mid attention's two heads: their slices of mid.attn.0.z
+['mid.attn.0.head.0', 'mid.attn.0.head.1']
 >>> -1.0 <= rank_agreement(exact, estimate) <= 1.0
 True
 """
@@ -42,17 +48,21 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 
-from diffusion_circuits.probe.interventions import Patch
+from diffusion_circuits.probe.interventions import HeadPatch, Patch
+from diffusion_circuits.probe.names import Head
 
 __all__ = [
+    "Component",
     "Forward",
     "Metric",
     "activation_patching",
     "attribution_patching",
     "batched_patches",
+    "components",
     "rank_agreement",
     "repeat_batch",
 ]
@@ -92,12 +102,66 @@ def repeat_batch(inputs: dict, copies: int) -> dict:
     }
 
 
-def batched_patches(patches: Sequence[tuple[str, torch.Tensor]], batch: int) -> list[Patch]:
-    """``[(name, activation), ...]`` -> one :class:`Patch` per pair, pair k on rows
-    ``k * batch:(k + 1) * batch`` of a :func:`repeat_batch`-ed forward."""
+class Component(NamedTuple):
+    """What a sweep patches: hook point ``point`` whole (``head`` None), or head ``head``
+    of attention z site ``point`` (axis 1). ``label`` keys the sweep's result."""
+
+    label: str
+    point: str
+    head: int | None = None
+
+    def part(self, activation: torch.Tensor) -> torch.Tensor:
+        """The component's part of an activation recorded at :attr:`point`."""
+        return activation if self.head is None else activation[:, self.head]
+
+    def patch(self, activation: torch.Tensor, rows=None):
+        """The intervention putting ``activation`` (its :meth:`part`) in place."""
+        if self.head is None:
+            return Patch(self.point, activation, rows=rows)
+        attention = self.point.removesuffix(".z")
+        return HeadPatch(attention, self.head, activation, rows=rows)
+
+
+def components(probe, names: Sequence[str | Head]) -> list[Component]:
+    """Hook-point names, :class:`Head` s and head labels -> :class:`Component` s.
+
+    A hook point's label is its canonical name; a head's is ``Head.name``
+    (``"<attn>.head.<i>"``, the attention canonical too). A hook point whose own name
+    reads like a head label (a generic module path ``...head.<i>``) stays a hook point.
+    """
+    points = set(probe.hook_points)
+    resolved = []
+    for name in names:
+        head = name if isinstance(name, Head) else None
+        if head is None and name not in points:
+            head = Head.from_name(name)
+        if head is None:
+            point = probe.canonical(name)
+            resolved.append(Component(point, point))
+            continue
+        attention = probe.canonical(head.attention)
+        heads = probe.attention_heads.get(attention, 0)
+        if not 0 <= head.index < heads:
+            raise ValueError(
+                f"{head.name}: {attention} has {heads} heads with sites "
+                "(probe.attention_heads); patch its output instead"
+            )
+        resolved.append(Component(Head(attention, head.index).name, f"{attention}.z", head.index))
+    return resolved
+
+
+def batched_patches(patches: Sequence[tuple[str | Component, torch.Tensor]], batch: int) -> list:
+    """``[(component, activation), ...]`` -> one patch per pair, pair k on rows
+    ``k * batch:(k + 1) * batch`` of a :func:`repeat_batch`-ed forward.
+
+    A component is a hook-point name (:class:`Patch`) or a :class:`Component`
+    (a head's: :class:`HeadPatch`, ``activation`` its part of z).
+    """
     return [
-        Patch(name, activation, rows=slice(k * batch, (k + 1) * batch))
-        for k, (name, activation) in enumerate(patches)
+        (Component(c, c) if isinstance(c, str) else c).patch(
+            activation, rows=slice(k * batch, (k + 1) * batch)
+        )
+        for k, (c, activation) in enumerate(patches)
     ]
 
 
@@ -119,7 +183,9 @@ def activation_patching(
     Parameters
     ----------
     probe : the :class:`~diffusion_circuits.probe.Probe` of the model.
-    names : hook points (any, attention sites included) to patch one at a time.
+    names : components to patch one at a time: hook points (any, attention sites
+        included) and heads (:class:`Head` or ``"<attn>.head.<i>"``), see
+        :func:`components`.
     clean, corrupt : keyword inputs of the two forwards (same shapes), e.g.
         ``{"sample": x_t, "timestep": t}``; use the same ``x_t`` noise for both where
         only the conditioning differs.
@@ -130,27 +196,27 @@ def activation_patching(
 
     Returns
     -------
-    dict ``name -> mean over the batch of metric(patched) - metric(clean)``, in the
-    order of ``names``.
+    dict ``label -> mean over the batch of metric(patched) - metric(clean)``, in the
+    order of ``names`` (labels: canonical hook-point names, ``Head.name`` for heads).
     """
     if components_per_forward < 1:
         raise ValueError(f"components_per_forward must be >= 1, got {components_per_forward}")
-    names = [probe.canonical(name) for name in names]
+    swept = components(probe, names)
     forward = forward or _default_forward(probe)
     batch = _batch_size(clean)
     with torch.no_grad():
         base = metric(forward(clean))
-        with probe.capture(names) as donor:
+        with probe.capture(sorted({c.point for c in swept})) as donor:
             forward(corrupt)
         effects: dict[str, float] = {}
-        for start in range(0, len(names), components_per_forward):
-            chunk = names[start : start + components_per_forward]
-            patches = batched_patches([(n, donor[n]) for n in chunk], batch)
+        for start in range(0, len(swept), components_per_forward):
+            chunk = swept[start : start + components_per_forward]
+            patches = batched_patches([(c, c.part(donor[c.point])) for c in chunk], batch)
             with probe.intervene(*patches):
                 output = forward(repeat_batch(clean, len(chunk)))
             # the metric sees one copy of the batch at a time, as in a single run
-            for name, copy in zip(chunk, output.split(batch), strict=True):
-                effects[name] = float((metric(copy) - base).mean())
+            for component, copy in zip(chunk, output.split(batch), strict=True):
+                effects[component.label] = float((metric(copy) - base).mean())
     return effects
 
 
@@ -166,9 +232,10 @@ def attribution_patching(
 
     One forward on ``corrupt`` (no gradients), one forward and one backward pass on
     ``clean``: ``estimate(c) = sum((corrupt_c - clean_c) * grad_c)``, ``grad_c`` the
-    gradient of ``mean(metric(output))`` at hook point c. Same parameters as
-    :func:`activation_patching`; hook points outside the graph of the output (none in
-    a denoiser's forward) give 0.
+    gradient of ``mean(metric(output))`` at component c (for a head: its slice of the
+    gradient at ``<attn>.z``, so the heads of one attention share one capture). Same
+    parameters and labels as :func:`activation_patching`; components outside the graph
+    of the output (none in a denoiser's forward) give 0.
 
     Notes
     -----
@@ -176,21 +243,24 @@ def attribution_patching(
     they are in the graph; the estimate is linear, so it is exact for hook points the
     metric depends on linearly and degrades where the patch is large.
     """
-    names = [probe.canonical(name) for name in names]
+    swept = components(probe, names)
+    points = sorted({c.point for c in swept})
     forward = forward or _default_forward(probe)
-    with torch.no_grad(), probe.capture(names) as corrupted:
+    with torch.no_grad(), probe.capture(points) as corrupted:
         forward(corrupt)
     # a sample that needs gradients puts the forward in the graph even when the
     # model's parameters are frozen
     sample = next(k for k, v in clean.items() if isinstance(v, torch.Tensor))
     clean = {**clean, sample: clean[sample].detach().clone().requires_grad_(True)}
-    with torch.enable_grad(), probe.capture(names, grad=True) as cleaned:
+    with torch.enable_grad(), probe.capture(points, grad=True) as cleaned:
         metric(forward(clean)).mean().backward()
     estimates: dict[str, float] = {}
-    for name in names:
-        gradient = cleaned[name].grad
-        difference = corrupted[name] - cleaned[name].detach()
-        estimates[name] = 0.0 if gradient is None else float((difference * gradient).sum())
+    for c in swept:
+        gradient = cleaned[c.point].grad
+        difference = c.part(corrupted[c.point] - cleaned[c.point].detach())
+        estimates[c.label] = (
+            0.0 if gradient is None else float((difference * c.part(gradient)).sum())
+        )
     return estimates
 
 
