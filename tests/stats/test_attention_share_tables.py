@@ -56,10 +56,13 @@ def test_kinds_name_what_was_done():
         sample_kind("attention_share", "up.1.resnet.0", "resnet_zero")
         == "ResNet of attention's size: removed"
     )
+    # the type is the analysis stage's (from the probe), never read off the name
     assert (
-        sample_kind("component_ablation", "up.1.resnet.0.residual", "mean")
+        sample_kind("component_ablation", "up.1.resnet.0.residual", "mean", "resnet")
         == "one ResNet branch: mean"
     )
+    assert sample_kind("component_ablation", "blocks.2.ff", "mean", "ff") == "one feed-forward branch: mean"  # fmt: skip
+    assert sample_kind("component_ablation", "x.head.1", "mean") == "one component: mean"
     assert sample_kind("feature_scaling", "middle", "x2") == "layer-group output: x2"
 
 

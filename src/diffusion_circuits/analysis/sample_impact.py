@@ -31,6 +31,7 @@ from diffusion_circuits.analysis.attention_share import (
     share_runs,
     share_summary,
 )
+from diffusion_circuits.analysis.circuits import component_types
 from diffusion_circuits.analysis.interventions import (
     InterventionSpec,
     Reference,
@@ -174,7 +175,8 @@ def attention_share_and_sample_impact(
     of ``probe.seed``, so the intact samples of two training seeds share it too.
 
     Returns the tables (``attention_share``: one step per image; ``sample_impact``: every
-    sampling run), the metrics-file entry and the intact samples of the share runs.
+    sampling run, with the ablated component's ``component_type`` where there is one), the
+    metrics-file entry and the intact samples of the share runs.
     """
     cfg, seed = params.analyze, params.probe.seed
     probe = Probe(unet)
@@ -192,8 +194,9 @@ def attention_share_and_sample_impact(
         cfg.impact_samples, cfg.impact_ddim_steps, seed, feature_space,
     )  # fmt: skip
     metrics = share_metrics(share_summary(one_step), share_samples)
-    tables = {
-        "attention_share": one_step,
-        "sample_impact": pd.concat([share_samples, spec_samples], ignore_index=True),
-    }
+    # what a component ablation removed, by the probe's type (head, resnet, ff), for the
+    # tables' labels; NaN for the other families
+    samples = pd.concat([share_samples, spec_samples], ignore_index=True)
+    samples["component_type"] = samples["target"].map(component_types(probe))
+    tables = {"attention_share": one_step, "sample_impact": samples}
     return tables, metrics, intact

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from diffusion_circuits.figures.panels import DATASETS, PALETTE, note, panel_title
-from diffusion_circuits.stats.attention_share import attention_share_table, sample_kind
+from diffusion_circuits.stats.attention_share import attention_share_table, run_kinds
 
 __all__ = ["attention_share_panel", "sample_impact_panel", "SHARE_GOAL"]
 
@@ -50,10 +50,7 @@ def sample_impact_panel(ax: plt.Axes, samples: pd.DataFrame, seed_swap: pd.DataF
         return
     medians = rms.groupby(["dataset", "seed", "family", "target", "method"])["value"].median()
     frame = medians.reset_index()
-    frame["kind"] = [
-        sample_kind(f, t, m)
-        for f, t, m in zip(frame.family, frame.target, frame.method, strict=True)
-    ]
+    frame["kind"] = run_kinds(frame, samples)
     table = frame.groupby(["kind", "dataset"])["value"].mean().unstack("dataset")
     table = table.reindex(columns=[d for d in DATASETS if d in table.columns])
     table = table.sort_values(table.columns[0])

@@ -18,6 +18,7 @@ from diffusion_circuits.layout import cross_dataset_dir
 from diffusion_circuits.stats.loading import analysis_table
 
 __all__ = [
+    "run_kinds",
     "sample_kind",
     "attention_share_table",
     "sample_impact_table",
@@ -27,14 +28,21 @@ __all__ = [
 ]
 
 
-def sample_kind(family: str, target: str, method: str) -> str:
+# component_type (analysis/circuits.py, from the probe's roles) -> a reader's word
+COMPONENT_WORDS = {"head": "one head", "resnet": "one ResNet branch", "ff": "one feed-forward branch"}  # fmt: skip
+
+
+def sample_kind(family: str, target: str, method: str, component_type: str | None = None) -> str:
     """A reader's label for a sample-level run: what was done, at what scale.
+
+    ``component_type``: the analysis stage's type of an ablated component (tables of
+    component ablations written before it was recorded say "one component").
 
     Examples
     --------
     >>> sample_kind("attention_share", "attention", "uniform")
     'all attention: uniform patterns'
-    >>> sample_kind("component_ablation", "mid.attn.0.head.3", "mean")
+    >>> sample_kind("component_ablation", "mid.attn.0.head.3", "mean", "head")
     'one head: mean'
     """
     if family == "attention_share":
@@ -43,7 +51,7 @@ def sample_kind(family: str, target: str, method: str) -> str:
             return "ResNet of attention's size: removed"
         return f"{'all attention' if target == 'attention' else 'one attention layer'}: {what}"
     if family == "component_ablation":
-        return f"{'one head' if '.head.' in target else 'one ResNet branch'}: {method}"
+        return f"{COMPONENT_WORDS.get(component_type, 'one component')}: {method}"
     scope = {
         "layer_ablation": "layer group",
         "feature_scaling": "layer-group output",
@@ -51,6 +59,17 @@ def sample_kind(family: str, target: str, method: str) -> str:
         "circuit_interruption": "skip / bottleneck cut",
     }[family]
     return f"{scope}: {method}"
+
+
+def run_kinds(runs: pd.DataFrame, samples: pd.DataFrame) -> list[str]:
+    """:func:`sample_kind` of each ``family, target, method`` row of ``runs``, with the
+    component types recorded in the sample-impact table ``samples``."""
+    recorded = "component_type" in samples.columns  # not in tables written before 2026-12-03
+    types = (
+        samples.drop_duplicates("target").set_index("target")["component_type"] if recorded else {}
+    )
+    return [sample_kind(f, t, m, types.get(t))
+            for f, t, m in zip(runs.family, runs.target, runs.method, strict=True)]  # fmt: skip
 
 
 def attention_share_table(share: pd.DataFrame) -> pd.DataFrame:
@@ -78,14 +97,7 @@ def sample_impact_table(samples: pd.DataFrame, seed_swap: pd.DataFrame) -> pd.Da
         .reset_index()
     )
     wide.columns.name = None
-    wide.insert(
-        3,
-        "kind",
-        [
-            sample_kind(f, t, m)
-            for f, t, m in zip(wide.family, wide.target, wide.method, strict=True)
-        ],
-    )
+    wide.insert(3, "kind", run_kinds(wide, samples))
     swap = seed_swap[seed_swap["metric"] == "rms_distance"].groupby("dataset")["value"].median()
     wide["seed_swap_rms"] = wide["dataset"].map(swap)
     wide["beyond_seed_swap"] = wide["median_rms_distance"] > wide["seed_swap_rms"]
