@@ -158,6 +158,15 @@ def make_figure_data(controls: bool = True, channels: int = 1) -> FigureData:
             ["information_flow_efficiency"],
             flow_extra,
             hook=[f"{a}->{b}" for a, b in itertools.pairwise(HOOKS)],
+        ).assign(
+            layer_group=lambda f: (
+                f["hook"]
+                .str.split("->")
+                .str[1]
+                .map(  # downstream hook
+                    dict(zip(HOOKS, GROUP_ORDER, strict=False))
+                )
+            )
         ),  # fmt: skip
         interventions=_interventions(rng),
         circuit_complexity=_tidy(rng, ["circuit_complexity"], {"component_type": "all"}),

@@ -74,7 +74,9 @@ def make_study(n_seeds: int, n_images: int = 8, seed: int = 0) -> StudyInputs:
                        + offset(f) + noise(f, r))  # fmt: skip
     flow = _frame(rng, n_seeds, n_images, {"metric": ["information_flow_efficiency"],
                   "hook": ["conv_in->down.0.resnet.0"]}, lambda f, r: 0.1 + noise(f, r))  # fmt: skip
-    flow = flow.assign(value_raw=flow["value"] + 0.5, value_null=0.5, bins=8)
+    flow = flow.assign(
+        value_raw=flow["value"] + 0.5, value_null=0.5, bins=8, layer_group="encoder_early"
+    )  # of the pair's downstream hook
     circuit = _frame(rng, n_seeds, n_images, {"metric": ["circuit_complexity"], "component_type": ["all"]},
                      lambda f, r: 0.05 - 0.002 * shift(f) + 0.001 * offset(f) + noise(f, r, 0.0005))  # fmt: skip
     layer = _frame(rng, n_seeds, n_images, {"family": ["layer_ablation"], "method": ["zero"],

@@ -30,6 +30,7 @@ from diffusion_circuits.stats.study import (
     pooled_impacts,
 )
 from diffusion_circuits.stats.tables import GROUP_ORDER
+from diffusion_circuits.vocabulary import DEPTH_BAND_OF_GROUP, DEPTH_BANDS
 
 __all__ = ["figure5", "figure6", "figure7", "figure8"]
 
@@ -73,21 +74,15 @@ def figure5(data: FigureData):
     return fig
 
 
-def _group_of_pair(hook: str) -> str:
-    target = hook.split("->")[-1]
-    if target.startswith(("conv_in", "down.0")):
-        return "early layers"
-    if target.startswith(("up.", "conv_out")) and not target.startswith("up.0"):
-        return "late layers"
-    return "middle layers"
-
-
 def figure6(data: FigureData):
     """Temporal dynamics: information flow, circuit activation, temporal stability."""
     s = data.study
     fig, ax = new_figure(4, "Figure 6. Temporal dynamics and circuit evolution", ncols=2)
-    flow = s.information_flow.assign(band=lambda f: f["hook"].map(_group_of_pair))
-    for band, style in (("early layers", "-"), ("middle layers", "--"), ("late layers", ":")):
+    # the paper's depth bands, from the layer group of each pair's downstream hook
+    flow = s.information_flow.assign(
+        band=lambda f: f["layer_group"].map(DEPTH_BAND_OF_GROUP) + " layers"
+    )
+    for band, style in zip([f"{b} layers" for b in DEPTH_BANDS], ("-", "--", ":"), strict=True):
         part = flow[flow["band"] == band].groupby(["dataset", "timestep"])["value"].mean()
         for dataset in DATASETS:
             if dataset in part.index.get_level_values(0):

@@ -29,6 +29,7 @@ from diffusion_circuits.report.transfer import (
 )
 from diffusion_circuits.report.verdict import Measurement, ci_side, is_model_level
 from diffusion_circuits.stats.study import ALL_SEEDS, table4_frames
+from diffusion_circuits.vocabulary import DEPTH_BAND_OF_GROUP
 
 __all__ = ["Measurement", "ReportInputs", "claim_tests", "measure"]
 
@@ -198,10 +199,9 @@ def _rank(ctx: ReportInputs, per_image: pd.DataFrame, target: str) -> Measuremen
 
 
 def _bands(flow: pd.DataFrame) -> np.ndarray:
-    target = flow["hook"].str.split("->").str[-1]
-    return np.where(target.str.startswith(("conv_in", "down.0")), "early_layers",
-                    np.where(target.str.startswith(("up.0", "down", "mid")), "middle_layers",
-                             "late_layers"))  # fmt: skip
+    """The paper's depth band (``early_layers`` ...) of each information-flow pair, from
+    the layer group of its downstream hook (the analysis stage's ``layer_group``)."""
+    return (flow["layer_group"].map(DEPTH_BAND_OF_GROUP) + "_layers").to_numpy()
 
 
 def _ife_band(ctx: ReportInputs, claim: Claim) -> Measurement:
