@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import pingouin as pg
 
 from diffusion_circuits.figures.data import FigureData, unit_caption
 from diffusion_circuits.figures.panels import (
@@ -20,6 +20,7 @@ from diffusion_circuits.figures.panels import (
     present_in_order,
     reference_line,
 )
+from diffusion_circuits.stats.seed_level import detectable_d
 from diffusion_circuits.stats.study import FEATURE_COMPLEXITY, all_components, component_impacts
 from diffusion_circuits.stats.tables import GROUP_ORDER
 
@@ -89,7 +90,7 @@ def ife_chance_line(ax, flow: pd.DataFrame) -> None:
 
 
 def figure2(data: FigureData):
-    """Statistical framework: p-values, effect sizes, CIs, KS, correlations, power."""
+    """Statistical framework: p-values, effect sizes, CIs, KS, correlations, and what the design can detect (prospective power)."""
     table = data.comparisons.dropna(subset=["p_value"]).copy()
     table["label"] = table["metric"] + " t=" + table["timestep"].astype("Int64").astype(str)
     table = table[~table["metric"].eq("layer_ablation_impact")].head(40)
@@ -127,30 +128,29 @@ def figure2(data: FigureData):
                 cmap="vlag", vmin=-1, vmax=1)  # fmt: skip
     else:
         note(ax[4], "not enough per-image metrics")
-    seeds = data.comparisons_unit == "seed"
-    sizes = np.arange(2, 41) if seeds else np.arange(5, 400, 5)
-    for d in _spread_of_effects(table["effect_size"]):
-        power = [pg.power_ttest2n(nx=n, ny=n, d=d, alpha=alpha) for n in sizes]
-        ax[5].plot(sizes, power, label=f"|d|={d:.2f}")
-    ax[5].axhline(0.95, color="k", ls="--", lw=0.8)
-    ax[5].set(xlabel="seeds per dataset" if seeds else "images per group",
-              ylabel=f"power (two-sided, alpha {alpha:g})")  # fmt: skip
-    panel_title(ax[5], "Power at the observed effect sizes")
-    ax[5].legend(fontsize=7)
+    _design_panel(ax[5], table, data.comparisons_unit == "seed", alpha)
     fig.tight_layout()
     return fig
 
 
-def _spread_of_effects(effects: pd.Series) -> list[float]:
-    """Up to four |d| spread over the observed range (10th to 90th percentile).
-
-    The largest effects alone would all sit at power 1 for any sample size.
-    """
-    magnitudes = effects.abs().dropna()
-    magnitudes = magnitudes[magnitudes > 0]
-    if magnitudes.empty:
-        return []
-    return sorted({round(float(q), 2) for q in magnitudes.quantile([0.1, 0.4, 0.7, 0.9])})
+def _design_panel(ax: plt.Axes, table: pd.DataFrame, seeds: bool, alpha: float) -> None:
+    """The smallest |d| the design detects with power 0.8 against the number of units per
+    group (prospective: a property of the design; power at the observed effects would
+    only restate the p values), with Cohen's bands and this study's unit count."""
+    sizes = np.arange(2, 41) if seeds else np.arange(5, 400, 5)
+    ax.plot(sizes, [detectable_d(int(n), int(n), alpha) for n in sizes], color="k", lw=1.2)
+    for d, label in ((0.2, "small"), (0.5, "medium"), (0.8, "large")):
+        ax.axhline(d, color="grey", ls=":", lw=0.8)
+        ax.text(sizes[-1], d, f" {label}", va="bottom", ha="right", fontsize=6, color="grey")
+    ours = int(table[["n_a", "n_b"]].min(axis=1).min()) if len(table) else 0
+    if ours >= 2:
+        ax.axvline(ours, color="tab:red", ls="--", lw=0.9,
+                   label=f"this study: {ours} per group, |d| >= {detectable_d(ours, ours, alpha):.2f}")  # fmt: skip
+        ax.legend(fontsize=6)
+    ax.set_yscale("log")
+    ax.set(xlabel="seeds per dataset" if seeds else "images per group",
+           ylabel=f"|d| detected with power 0.8 (alpha {alpha:g})")  # fmt: skip
+    panel_title(ax, "What the design can detect")
 
 
 def _per_image_metrics(data: FigureData) -> pd.DataFrame:
