@@ -106,7 +106,7 @@ def _comparisons(rng) -> pd.DataFrame:
     return frame.assign(p_value=rng.random(n) / 10, p_holm=rng.random(n) / 5,
                         effect_size=rng.normal(0, 1.5, n), estimate=estimate,
                         ci_low=estimate - 0.05, ci_high=estimate + 0.05,
-                        ks_stat=rng.random(n))  # fmt: skip
+                        ks_stat=rng.random(n), n_a=30, n_b=30)  # fmt: skip
 
 
 def _tensors(rng, channels: int) -> dict[str, np.ndarray]:

@@ -238,3 +238,13 @@ def test_bar_panels_keep_one_dataset_order_and_layer_groups_in_depth_order(drawn
             assert datasets == ["synthetic", "natural"][: len(datasets)], ax.panel_letter
     groups = [t.get_text() for t in overview[2].get_xticklabels()]
     assert groups == [g for g in GROUP_ORDER if g in groups]
+
+
+def test_figure2_shows_what_the_design_detects_not_power_at_the_observed_effects(drawn):
+    ax = panels(drawn["figure2_statistics"])[5]
+    assert ax.get_title(loc="left").endswith("What the design can detect")
+    _, labels = ax.get_legend_handles_labels()
+    # 30 vs 30 images: |d| >= 0.74 at power 0.8 (pingouin power_ttest2n)
+    assert labels == ["this study: 30 per group, |d| >= 0.74"]
+    curve = ax.get_lines()[0].get_ydata()
+    assert (np.diff(curve) < 0).all()  # more units, smaller detectable effects
