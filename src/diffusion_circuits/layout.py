@@ -82,7 +82,7 @@ def _per_model(kind: str, dataset: str, seed: int, root: str | Path) -> Path:
 
 
 def model_dir(dataset: str, seed: int, root: str | Path = DATA) -> Path:
-    """The EMA checkpoint (``unet/``, ``scheduler/``) of one model."""
+    """The EMA checkpoint (``unet/`` or ``transformer/``, ``scheduler/``) of one model."""
     return _per_model("models", dataset, seed, root)
 
 

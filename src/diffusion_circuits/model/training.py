@@ -32,7 +32,7 @@ from diffusion_circuits.model.factory import (
     build_network,
     build_scheduler,
 )
-from diffusion_circuits.model.forward import denoise
+from diffusion_circuits.model.forward import denoise, unwrapped
 from diffusion_circuits.model.noise import training_target
 from diffusion_circuits.params import Params
 
@@ -141,10 +141,6 @@ def make_accelerator(params: Params) -> Accelerator:
     return Accelerator(mixed_precision="bf16" if use_bf16 else "no", cpu=device.type == "cpu")
 
 
-def _uncompiled(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "_orig_mod", model)
-
-
 def train_ddpm(
     x0: torch.Tensor,
     params: Params,
@@ -218,7 +214,7 @@ def train_ddpm(
         state = {
             "fingerprint": fingerprint,
             "step": step,
-            "unet": _uncompiled(accelerator.unwrap_model(network)).state_dict(),
+            "unet": unwrapped(network).state_dict(),
             "optimizer": optimizer.state_dict(),
             "lr_schedule": lr_schedule.state_dict(),
             "ema": ema.state_dict() if ema is not None else None,
@@ -271,7 +267,7 @@ def train_ddpm(
             save_state(step + 1)
     wall = time.perf_counter() - started
 
-    final = _uncompiled(accelerator.unwrap_model(network)).to(memory_format=torch.contiguous_format)
+    final = unwrapped(network).to(memory_format=torch.contiguous_format)
     if ema is not None:
         ema.copy_to(final.parameters())
     final = final.float().cpu().eval()
