@@ -152,6 +152,8 @@ def reference_params():
         "data": {**raw["data"], "resolution": 32, "colour": "rgb"},
         "natural": {**raw["natural"], "source": "celeba", "celeba_dir": "unused"},
         "model": {
+            "backbone": "unet",
+            "dit": raw["model"]["dit"],  # unused by the U-Net; validated all the same
             "sample_size": 32,
             "in_channels": 3,
             "out_channels": 3,
