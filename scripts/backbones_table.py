@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 from diffusion_circuits import layout
@@ -31,9 +32,12 @@ def _models(params: Params) -> list[tuple[str, int]]:
     return [(dataset, seed) for dataset in layout.DATASETS for seed in params.train.seeds]
 
 
-def _share(analyze: dict, edit: str, timesteps) -> str:
+def _share(analyze: dict, edit: str, timesteps, field: str = "share") -> str:
     one_step = analyze["attention_share"]["one_step"]
-    return " / ".join(f"{one_step[f'attention.{edit}.t{t}']['share']:+.4f}" for t in timesteps)
+    values = [one_step[f"attention.{edit}.t{t}"][field] for t in timesteps]
+    if field == "mse_rise":
+        return " / ".join(f"{100 * v:+.1f}%" for v in values)
+    return " / ".join(f"{v:+.4f}" for v in values)
 
 
 def _margins(evaluate: dict, timesteps) -> str:
@@ -43,23 +47,97 @@ def _margins(evaluate: dict, timesteps) -> str:
     )
 
 
-def arm_rows(arm: str, root: Path, params: Params) -> list[str]:
-    """One Markdown row per model of the arm."""
-    timesteps = params.probe.timesteps
-    metrics = root / layout.METRICS
-    rows = []
-    for dataset, seed in _models(params):
-        name = layout.model_name(dataset, seed)
-        evaluate = read_json(layout.stage_metrics("evaluate", name, metrics))
-        analyze = read_json(layout.stage_metrics("analyze", name, metrics))
-        grid = GRIDS / f"{arm}-{name}.png"
-        shutil.copyfile(root / layout.sample_grid(dataset, seed), grid)
-        rows.append(
-            f"| {arm} | {name} | {_margins(evaluate, timesteps)} | "
-            f"{_share(analyze, 'uniform', timesteps)} | {_share(analyze, 'branch_zero', timesteps)} "
-            f"| [{grid.name}](backbones/{grid.name}) |"
-        )
-    return rows
+def _samples(samples: dict) -> str:
+    if "max_attribute_frequency_error" in samples:
+        floor = samples["max_attribute_frequency_error_of_real_draws"]["q95"]
+        attributes = f"{samples['max_attribute_frequency_error']:.3f} (real draws: {floor:.3f})"
+    else:
+        attributes = "- (no attribute labels)"
+    return (
+        f"{samples['clean_fraction']:.2f} | {samples['precision']:.2f} | {samples['recall']:.2f} "
+        f"| {attributes}"
+    )
+
+
+def arm_tables(arms: dict[str, Path], params: dict[str, Params]) -> dict[str, list[str]]:
+    """Rows per table (``margin``, ``attention``, ``samples``), one per model of each arm."""
+    tables: dict[str, list[str]] = {"margin": [], "attention": [], "samples": []}
+    for arm, root in arms.items():
+        timesteps = params[arm].probe.timesteps
+        metrics = root / layout.METRICS
+        for dataset, seed in _models(params[arm]):
+            name = layout.model_name(dataset, seed)
+            evaluate = read_json(layout.stage_metrics("evaluate", name, metrics))
+            analyze = read_json(layout.stage_metrics("analyze", name, metrics))
+            samples = read_json(layout.stage_metrics("samples", name, metrics))
+            grid = GRIDS / f"{arm}-{name}.png"
+            shutil.copyfile(root / layout.sample_grid(dataset, seed), grid)
+            beats = "yes" if evaluate["beats_baselines_everywhere_by_ci"] else "no"
+            tables["margin"].append(
+                f"| {arm} | {name} | {_margins(evaluate, timesteps)} | {beats} |"
+            )
+            tables["attention"].append(
+                f"| {arm} | {name} | {_share(analyze, 'uniform', timesteps, 'mse_rise')} "
+                f"| {_share(analyze, 'branch_zero', timesteps, 'mse_rise')} "
+                f"| {_share(analyze, 'uniform', timesteps)} |"
+            )
+            tables["samples"].append(
+                f"| {arm} | {name} | {_samples(samples)} | [{grid.name}](backbones/{grid.name}) |"
+            )
+    return tables
+
+
+def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()  # fmt: skip
+
+
+def provenance(root: Path, params: Params) -> str:
+    """Which dvc.lock holds the arm's outputs, and its params' departures from this
+    checkout's params.yaml (as `dvc exp run -S` would set them)."""
+    if _git(root, "status", "--porcelain", "--", "dvc.lock"):
+        code = _git(root, "log", "-1", "--format=%h", "--", ".", ":!params.yaml", ":!dvc.lock")
+        run = f"outputs of an uncommitted dvc.lock over the code of {code}"
+    else:
+        run = f"outputs recorded in the dvc.lock of {_git(root, 'log', '-1', '--format=%h', '--', 'dvc.lock')}"
+    ours, theirs = _flat(load_params().model_dump()), _flat(params.model_dump())
+    changed = [f"`{k}={theirs[k]}`" for k in theirs if ours.get(k) != theirs[k]]
+    return f"{run}; params " + (", ".join(changed) if changed else "as params.yaml")
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def time_lines(arms: dict[str, Path], params: dict[str, Params]) -> list[str]:
+    """Median wall seconds per model of the stages that run a network, from timings/."""
+    stages = {"train": "wall_seconds", "analyze": "seconds"}
+    lines = [
+        f"| arm | {' | '.join(f'{s} (median s per model)' for s in stages)} | training img/s |",
+        f"|---|{'---|' * (len(stages) + 1)}",
+    ]
+    for arm, root in arms.items():
+        names = [layout.model_name(d, s) for d, s in _models(params[arm])]
+        read = {
+            stage: [read_json(layout.stage_timings(stage, n, root / layout.TIMINGS)) for n in names]
+            for stage in stages
+        }
+        cells = [f"{_median([r[key] for r in read[stage]]):.0f}" for stage, key in stages.items()]
+        rate = _median([r["images_per_second"] for r in read["train"]])
+        lines.append(f"| {arm} | {' | '.join(cells)} | {rate:.1f} |")
+    return lines
 
 
 def verdict_table(arms: dict[str, Path]) -> list[str]:
@@ -85,14 +163,20 @@ def absent_lines(arms: dict[str, Path], params: dict[str, Params]) -> list[str]:
 def benchmark_lines(path: Path, chosen: Params) -> list[str]:
     bench = json.loads(path.read_text())
     unet = [r["images_per_second"] for r in bench["rows"] if r["backbone"] == "unet"]
+    load = bench["load_average_1min"]
+    # The benchmark runs one thread: a load average well above it means other work shared
+    # the cores while it ran.
+    loaded = load > bench["threads"] + 0.5
     lines = [
-        f"Measured by `scripts/benchmark_backbones.py` on {bench['machine']} while other work "
-        f"loaded it (1-minute load average {bench['load_average_1min']:.1f} at the end): "
-        f"{bench['threads']} thread, batch {bench['batch_size']} at {bench['resolution']} px, "
-        f"fp32 forward + backward + AdamW, {bench['timed_steps']} timed steps each. Absolute "
-        "rates are low and noisy for that reason; the U-Net, timed before and after the "
-        f"candidates in the same session ({unet[0]:.1f} and {unet[-1]:.1f} img/s), is the "
-        "yardstick.",
+        f"Measured by `scripts/benchmark_backbones.py` on {bench['machine']} "
+        f"({'while other work loaded it' if loaded else 'otherwise idle'}: 1-minute load "
+        f"average {load:.1f} at the end): {bench['threads']} thread, batch "
+        f"{bench['batch_size']} at {bench['resolution']} px, fp32 forward + backward + AdamW, "
+        f"{bench['timed_steps']} timed steps each. "
+        + ("Absolute rates are low and noisy for that reason; the " if loaded else "The ")
+        + f"U-Net, timed before and after the candidates in the same session ({unet[0]:.1f} "
+        f"and {unet[-1]:.1f} img/s), is the yardstick. The study trains in bf16 where the "
+        "CPU has it, so the stage times below are the rates that count.",
         "",
         "| candidate | tokens | parameters | img/s | x U-Net (mean of its two runs) |",
         "|---|---|---|---|---|",
@@ -127,6 +211,7 @@ def main() -> None:
     params = {arm: load_params(root / "params.yaml") for arm, root in arms.items()}
     GRIDS.mkdir(parents=True, exist_ok=True)
     timesteps = " / ".join(f"t={t}" for t in next(iter(params.values())).probe.timesteps)
+    tables = arm_tables(arms, params)
     smoke = [arm for arm, p in params.items() if run_scale(p).startswith("SMOKE")]
     scale = (
         f"**Smoke-scale comparison** (arms {', '.join(smoke)} are smoke runs of the tiny "
@@ -147,19 +232,42 @@ def main() -> None:
         "## The two arms",
         "",
         *[
-            f"- **{arm}**: {network_description(p.model)}; {run_scale(p)}"
+            f"- **{arm}**: {network_description(p.model)}; {run_scale(p)}; "
+            f"{provenance(arms[arm], p)}"
             for arm, p in params.items()
         ],
         "",
         f"Margin: held-out R^2 minus the better no-learning baseline, with its 95% CI over "
-        f"images (evaluate stage), at {timesteps}. Attention share: the fraction of what the "
-        "network's output adds to the prediction that goes when every attention pattern is "
-        "uniform, or every attention branch removed (analyze stage, docs/METRICS.md).",
+        f"images (evaluate stage), at {timesteps}; 'beats both' is the evaluate stage's "
+        "`beats_baselines_everywhere_by_ci`.",
         "",
-        "| arm | model | margin over best baseline | attention share, uniform patterns "
-        "| attention share, branches removed | sample grid |",
-        "|---|---|---|---|---|---|",
-        *[row for arm, root in arms.items() for row in arm_rows(arm, root, params[arm])],
+        "| arm | model | margin over best baseline | beats both baselines (CI) |",
+        "|---|---|---|---|",
+        *tables["margin"],
+        "",
+        f"Attention's causal weight, one step ahead on the probed images (analyze stage, "
+        f"docs/METRICS.md), at {timesteps}: the rise of the noise MSE when every attention "
+        "pattern is made uniform or every attention branch removed, and the share of what "
+        "the network's output adds to the prediction that goes with uniform patterns.",
+        "",
+        "| arm | model | MSE rise, uniform patterns | MSE rise, branches removed "
+        "| share, uniform patterns |",
+        "|---|---|---|---|---|",
+        *tables["attention"],
+        "",
+        "Samples (samples stage, DDIM, EMA weights): clean fraction, precision and recall "
+        "in the feature network's space, and the largest attribute-frequency error beside "
+        "the 95th percentile of real draws of the same size.",
+        "",
+        "| arm | model | clean fraction | precision | recall | max attribute error | sample grid |",
+        "|---|---|---|---|---|---|---|",
+        *tables["samples"],
+        "",
+        "Stage times of each arm's run (timings/ of its checkout, `make repro` in two lanes): "
+        "wall times on the machine that ran the arm, under whatever load it had; they are "
+        "not a benchmark (the table above is).",
+        "",
+        *time_lines(arms, params),
         "",
         "What the backbone does not have (the analyze stage's `absent_for_backbone`; the "
         "report header says the same):",

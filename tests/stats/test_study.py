@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from diffusion_circuits.stats.study import StudyInputs, dataset_comparisons, study_statistics
+from diffusion_circuits.stats.study import (
+    StudyInputs,
+    dataset_comparisons,
+    head_impacts,
+    study_statistics,
+)
 from diffusion_circuits.stats.summary import stats_metrics
 from diffusion_circuits.stats.unit_comparison import NO_SEED_INFERENCE
 
@@ -206,3 +211,20 @@ def test_accuracy_table_shows_the_model_beside_both_baselines(study):
 def test_accuracy_comparisons_use_the_model_accuracy_only(three):
     assert "accuracy_identity" not in set(three["metric"])
     assert "noise_mse" not in set(three["metric"])
+
+
+def test_head_impacts_read_the_probes_head_labels():
+    from diffusion_circuits.probe.names import Head
+
+    labels = [Head("mid.attn.0", 3).name, Head("up.0.attn.1", 12).name,
+              "up.1.resnet.0.residual", "blocks.head.x"]  # fmt: skip
+    interventions = pd.DataFrame({
+        "family": "component_ablation", "method": "mean", "metric": "impact",
+        "target": labels, "value": [0.1, 0.2, 0.3, 0.4],
+    })  # fmt: skip
+    heads = head_impacts(interventions)
+    assert heads[["hook", "head", "value"]].values.tolist() == [
+        ["mid.attn.0", 3, 0.1], ["up.0.attn.1", 12, 0.2],
+    ]  # fmt: skip
+    rebuilt = [Head(h, i).name for h, i in zip(heads["hook"], heads["head"], strict=True)]
+    assert rebuilt == heads["target"].tolist()

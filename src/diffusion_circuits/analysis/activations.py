@@ -25,7 +25,26 @@ from diffusion_circuits.model.factory import Denoiser
 from diffusion_circuits.model.noise import predict_noise
 from diffusion_circuits.probe import Probe
 
-__all__ = ["ActivationSummaries", "feature_map", "summarise_activations", "scale_free_complexity"]
+__all__ = [
+    "ActivationSummaries",
+    "feature_map",
+    "summarise_activations",
+    "scale_free_complexity",
+    "saliency_key",
+    "split_saliency_key",
+]
+
+
+def saliency_key(hook: str, timestep: int) -> str:
+    """``"<hook>@t<t>"``: the key of one attention point's saliency at one timestep (the
+    cache's saliency.npz, read back by :func:`split_saliency_key`)."""
+    return f"{hook}@t{timestep}"
+
+
+def split_saliency_key(key: str) -> tuple[str, int]:
+    """``(hook, timestep)`` of a :func:`saliency_key`."""
+    hook, _, timestep = key.rpartition("@t")
+    return hook, int(timestep)
 
 
 @dataclass(frozen=True)
@@ -35,7 +54,7 @@ class ActivationSummaries:
     # image_id, timestep, hook (a->b), layer_group, metric, value (chance-adjusted IFE),
     # value_raw (plug-in MI / max H), value_null (its expectation under independence), bins
     information_flow: pd.DataFrame
-    saliency: dict[str, np.ndarray]  # "<hook>@t<t>" -> float16 [N, heads, keys]
+    saliency: dict[str, np.ndarray]  # saliency_key(hook, t) -> float16 [N, heads, keys]
 
 
 def _frame(
@@ -194,7 +213,7 @@ def summarise_activations(
                     frame = _frame(ids, t, hook, probe.group_of(hook), metric, values[:, head])
                     frame.insert(4, "head", head)
                     attention_rows.append(frame)
-            saliency.setdefault(f"{hook}@t{t}", []).append(
+            saliency.setdefault(saliency_key(hook, t), []).append(
                 key_saliency(pattern).to(torch.float16).numpy()
             )
     activations = pd.concat(activation_rows, ignore_index=True)

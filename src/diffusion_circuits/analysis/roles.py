@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from diffusion_circuits.analysis.activations import split_saliency_key
 from diffusion_circuits.data.faceset import PART_LABELS
 from diffusion_circuits.metrics.head_roles import (
     attention_grid,
@@ -43,8 +44,8 @@ BACKGROUND = "background"
 def _by_hook(saliency: dict[str, np.ndarray]) -> dict[str, dict[int, np.ndarray]]:
     hooks: dict[str, dict[int, np.ndarray]] = {}
     for key, values in saliency.items():
-        hook, _, t = key.rpartition("@t")
-        hooks.setdefault(hook, {})[int(t)] = values
+        hook, t = split_saliency_key(key)
+        hooks.setdefault(hook, {})[t] = values
     return hooks
 
 

@@ -27,6 +27,7 @@ from diffusion_circuits.stats.study import (
     FEATURE_COMPLEXITY,
     all_components,
     component_impacts,
+    head_impacts,
     pooled_impacts,
 )
 from diffusion_circuits.stats.tables import GROUP_ORDER
@@ -145,12 +146,8 @@ def figure7(data: FigureData):
     ax[0].set(xlabel="timestep t", ylabel=f"impact (zero ablation, {scale} scale)")
     panel_title(ax[0], "Layer ablation across timesteps (synthetic)")
     ax[0].legend(fontsize=6)
-    heads = component_impacts(s.interventions)
-    heads = heads[heads["target"].str.contains(".head.", regex=False)].copy()
-    parts = heads["target"].str.rsplit(".head.", n=1, expand=True)
-    heads["hook"], heads["head"] = parts[0], parts[1].astype(int)
-    heads = heads.merge(s.head_roles[["dataset", "hook", "head", "role"]],
-                        on=["dataset", "hook", "head"])  # fmt: skip
+    roles_of = s.head_roles[["dataset", "hook", "head", "role"]]
+    heads = head_impacts(s.interventions).merge(roles_of, on=["dataset", "hook", "head"])
     # "none" (no role beats its null) and "global" go last, after the specific roles.
     roles = sorted(heads["role"].unique(), key=lambda r: (r in ("global", "none"), r))
     bars(ax[1], heads, "role", "Head ablation impact by role", "impact (mean ablation)",

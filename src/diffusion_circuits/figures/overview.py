@@ -21,7 +21,7 @@ from diffusion_circuits.figures.panels import (
     reference_line,
 )
 from diffusion_circuits.stats.seed_level import detectable_d
-from diffusion_circuits.stats.study import FEATURE_COMPLEXITY, all_components, component_impacts
+from diffusion_circuits.stats.study import FEATURE_COMPLEXITY, all_components, head_impacts
 from diffusion_circuits.stats.tables import GROUP_ORDER
 
 __all__ = ["figure1", "figure2", "figure3", "figure4", "image_grid"]
@@ -247,9 +247,8 @@ def figure4(data: FigureData):
     means.plot(ax=ax[0], legend=False, lw=0.8, marker=".")
     ax[0].set(xlabel="timestep t", ylabel="entropy (bits)")
     panel_title(ax[0], "Per-head entropy across timesteps")
-    impacts = component_impacts(s.interventions)
-    impacts = impacts[(impacts["dataset"] == "synthetic")
-                      & impacts["target"].str.contains(".head.", regex=False)]  # fmt: skip
+    impacts = head_impacts(s.interventions)
+    impacts = impacts[impacts["dataset"] == "synthetic"]
     ranking = impacts.groupby("target")["value"].mean().sort_values(ascending=False).head(12)
     ax[1].barh(ranking.index[::-1], ranking.to_numpy()[::-1], color=PALETTE["synthetic"])
     ax[1].set(xlabel="mean relative impact of mean-ablating the head")

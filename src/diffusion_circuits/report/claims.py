@@ -8,6 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from diffusion_circuits.vocabulary import DATASETS
+
 __all__ = ["Claim", "load_claims", "CLAIMS_FILE"]
 
 CLAIMS_FILE = Path(__file__).with_name("paper_claims.yaml")
@@ -20,7 +22,7 @@ class Claim(BaseModel):
     location: str
     quote: str
     quantity: str
-    dataset: Literal["synthetic", "natural"] | None = None
+    dataset: Literal[DATASETS] | None = None
     timestep: int | None = None
     target: str | None = None
     statistic: Literal[

@@ -17,7 +17,7 @@ from diffusion_circuits.report.context import ReportInputs, unit_of
 from diffusion_circuits.report.intervals import point
 from diffusion_circuits.report.verdict import Measurement
 from diffusion_circuits.stats.roles import corrected_roles
-from diffusion_circuits.stats.study import component_impacts
+from diffusion_circuits.stats.study import head_impacts
 
 __all__ = ["ASSIGNED_ROLES", "head_importance", "heads", "n_roles", "role_metric"]
 
@@ -88,11 +88,7 @@ def head_importance(ctx: ReportInputs, claim: Claim) -> Measurement:
     chosen = heads(ctx, claim.target)
     if chosen.empty:
         return _absent(ctx, claim.target)
-    rows = component_impacts(ctx.study.interventions)
-    split = rows["target"].str.extract(r"^(?P<hook>.+)\.head\.(?P<head>\d+)$")
-    rows = rows.assign(hook=split["hook"], head=pd.to_numeric(split["head"])).dropna(
-        subset=["hook"]
-    )
+    rows = head_impacts(ctx.study.interventions)
     return point(ctx, _head_rows(claim, rows, chosen.astype({"head": int})))
 
 

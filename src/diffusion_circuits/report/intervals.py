@@ -22,6 +22,7 @@ from diffusion_circuits.report import context
 from diffusion_circuits.report.context import ReportInputs, unit_of
 from diffusion_circuits.report.verdict import Measurement
 from diffusion_circuits.stats.seed_level import crossed_mean, crossed_ratio, crossed_table
+from diffusion_circuits.vocabulary import DATASETS
 
 __all__ = [
     "RANK_CI",
@@ -92,13 +93,13 @@ def point(ctx: ReportInputs, frame: pd.DataFrame, *, scale: float = 1.0) -> Meas
 
 def ratio_of_means(ctx: ReportInputs, frame: pd.DataFrame) -> Measurement:
     """natural / synthetic mean of ``value``: Fieller on crossed means, or the image bootstrap."""
-    parts = {d: frame[frame["dataset"] == d] for d in ("synthetic", "natural")}
+    parts = {d: frame[frame["dataset"] == d] for d in DATASETS}
     if unit_of(ctx) != "seed":
         m = context.ratio_of_means(ctx, frame)
         n = tuple(int(p["image_id"].nunique()) for p in parts.values())
         df = float(sum(n) - 2)
         return dataclasses.replace(m, df=df, n_units=n, se=se_of(m.ci_low, m.ci_high, df, ctx.confidence))  # fmt: skip
-    a, b = (seed_table(parts[d]) for d in ("synthetic", "natural"))
+    a, b = (seed_table(parts[d]) for d in DATASETS)
     row = crossed_ratio(a, b, ctx.confidence)
     return Measurement(row["estimate"], row["ci_low"], row["ci_high"], unit="seed",
                        ci_method=SEED_RATIO, se=row["se"], df=row["df"],

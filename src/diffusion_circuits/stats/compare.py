@@ -18,6 +18,7 @@ import pingouin as pg
 from scipy import stats
 
 from diffusion_circuits.stats.seed_level import detectable_d
+from diffusion_circuits.vocabulary import DATASETS
 
 __all__ = ["COLUMNS", "bootstrap_ci", "cohen_label", "compare_groups", "compare_datasets"]
 
@@ -163,7 +164,7 @@ def compare_datasets(
     *,
     dv: str = "value",
     between: str = "dataset",
-    groups: tuple[str, str] = ("synthetic", "natural"),
+    groups: tuple[str, str] = DATASETS,
     by: Sequence[str] = ("metric", "timestep"),
     unit: str = "image_id",
     n_resamples: int = 2000,

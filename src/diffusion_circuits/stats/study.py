@@ -19,6 +19,7 @@ from diffusion_circuits.stats.tables import (
     unit_note,
 )
 from diffusion_circuits.stats.unit_comparison import NO_SEED_INFERENCE, compare_by_unit
+from diffusion_circuits.vocabulary import DATASETS
 
 __all__ = [
     "ALL_SEEDS",
@@ -27,6 +28,8 @@ __all__ = [
     "StudyInputs",
     "all_components",
     "component_impacts",
+    "head_impacts",
+    "HEAD_LABEL",
     "dataset_comparisons",
     "pooled_impacts",
     "study_statistics",
@@ -77,6 +80,19 @@ def component_impacts(interventions: pd.DataFrame, metric: str = "impact") -> pd
     rows = interventions
     return rows[(rows["family"] == "component_ablation") & (rows["method"] == PRIMARY_ABLATION)
                 & (rows["metric"] == metric)]  # fmt: skip
+
+
+# The probe's head label (probe.names.Head.name, "<attention>.head.<index>"), read here
+# without importing the probe (stats stays torch-free); tests/stats check the two agree.
+HEAD_LABEL = r"^(?P<hook>.+)\.head\.(?P<head>\d+)$"
+
+
+def head_impacts(interventions: pd.DataFrame, metric: str = "impact") -> pd.DataFrame:
+    """:func:`component_impacts` rows of single heads, with their ``hook`` and ``head``."""
+    rows = component_impacts(interventions, metric)
+    split = rows["target"].str.extract(HEAD_LABEL)
+    heads = rows.assign(hook=split["hook"], head=pd.to_numeric(split["head"]))
+    return heads.dropna(subset=["hook"]).astype({"head": int})
 
 
 def all_components(frame: pd.DataFrame) -> pd.DataFrame:
@@ -235,7 +251,7 @@ def study_statistics(
                 table3_layer_ablation(
                     inputs.interventions, dataset=d, timestep=t3, n_resamples=n_resamples, seed=seed
                 ).assign(dataset=d, timestep=t3)
-                for d in ("synthetic", "natural")
+                for d in DATASETS
             ],
             ignore_index=True,
         ),

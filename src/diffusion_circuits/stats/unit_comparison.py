@@ -18,6 +18,7 @@ import pandas as pd
 
 from diffusion_circuits.stats.compare import ALPHA, COLUMNS, compare_datasets, compare_groups
 from diffusion_circuits.stats.seed_level import crossed_difference, crossed_table
+from diffusion_circuits.vocabulary import DATASETS
 
 __all__ = [
     "BY_UNIT_COLUMNS",
@@ -108,7 +109,7 @@ def compare_by_unit(
     *,
     dv: str = "value",
     between: str = "dataset",
-    groups: tuple[str, str] = ("synthetic", "natural"),
+    groups: tuple[str, str] = DATASETS,
     by: Sequence[str] = ("metric", "timestep"),
     image: str = "image_id",
     seed_column: str = "seed",
