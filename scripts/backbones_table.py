@@ -15,6 +15,7 @@ smoke-scale page.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import subprocess
@@ -85,6 +86,57 @@ def arm_tables(arms: dict[str, Path], params: dict[str, Params]) -> dict[str, li
                 f"| {arm} | {name} | {_samples(samples)} | [{grid.name}](backbones/{grid.name}) |"
             )
     return tables
+
+
+NOT_COMPARABLE = "not comparable"
+
+
+def _claims(root: Path) -> dict[str, dict[str, str]]:
+    with (root / layout.CLAIMS_CSV).open(newline="") as handle:
+        return {row["claim_id"]: row for row in csv.DictReader(handle)}
+
+
+def _cell(row: dict[str, str]) -> str:
+    if not row["ours"]:
+        return row["verdict"]
+    interval = (
+        f" [{float(row['ci_low']):.3g}, {float(row['ci_high']):.3g}]" if row["ci_low"] else ""
+    )
+    return f"{float(row['ours']):.3g}{interval}: {row['verdict']}"
+
+
+def differing_claims(arms: dict[str, Path]) -> list[str]:
+    """Claims both arms can judge (neither "not comparable") with different verdicts."""
+    claims = {arm: _claims(root) for arm, root in arms.items()}
+    first = next(iter(claims.values()))
+    judged = [
+        i for i in first
+        if all(i in c and not c[i]["verdict"].startswith(NOT_COMPARABLE) for c in claims.values())
+    ]  # fmt: skip
+    ids = [i for i in judged if len({c[i]["verdict"] for c in claims.values()}) > 1]
+    lines = [
+        f"{len(ids)} of the {len(judged)} claims both arms judge get different verdicts"
+        + (
+            " (reports/replication_claims.csv of each run; paper value, then ours [95% CI]: "
+            "verdict):"
+            if ids
+            else "."
+        ),
+    ]
+    if not ids:
+        return lines
+    lines += [
+        "",
+        f"| claim | quantity | paper | {' | '.join(arms)} |",
+        f"|---|---|---|{'---|' * len(arms)}",
+    ]
+    for i in ids:
+        row = first[i]  # the claim's own columns are the same in every arm
+        cells = " | ".join(_cell(c[i]) for c in claims.values())
+        lines.append(
+            f"| {i} | {row['quantity']} | {row['paper_comparator']} {row['paper_value']} | {cells} |"
+        )
+    return lines
 
 
 def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -277,6 +329,8 @@ def main() -> None:
         "Verdict counts of the replication report (metrics/report.json):",
         "",
         *verdict_table(arms),
+        "",
+        *differing_claims(arms),
     ]
     write_text("\n".join(lines) + "\n", args.out)
 
