@@ -47,6 +47,24 @@ def test_letter_and_title_share_one_title_that_overlaps_nothing(drawn, name):
         assert page.x0 <= box.x0 and box.x1 <= page.x1, f"{name}: title {letter} is cut off"
 
 
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_axis_labels_lie_inside_the_page(drawn, name):
+    """A long axis label at the page's edge is saved cut off (Figure 7(h) once was)."""
+    fig = drawn[name]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    for ax in panels(fig):
+        for label in (ax.xaxis.label, ax.yaxis.label):
+            if not label.get_text():
+                continue
+            box = label.get_window_extent(renderer)
+            inside = (
+                page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+            )
+            assert inside, f"{name} ({ax.panel_letter}): axis label {label.get_text()!r} is cut off"
+
+
 def test_every_row_panel_of_figure2_is_labelled(drawn, figure_data):
     rows = drawn["figure2_statistics"].axes[:4]
     labels = [[t.get_text() for t in ax.get_yticklabels()] for ax in rows]

@@ -66,7 +66,8 @@ def sample_impact_panel(ax: plt.Axes, samples: pd.DataFrame, seed_swap: pd.DataF
         ax.axvline(values.median(), color=PALETTE[dataset], ls="--", lw=0.9,
                    label=f"{dataset}: training-seed swap")  # fmt: skip
     ax.set_xscale("log")
-    ax.set_xlabel("median RMS distance to the intact sample (log)")
+    # two lines: on one, the end of the label ran past the figure's right edge
+    ax.set_xlabel("median RMS distance\nto the intact sample (log)")
     panel_title(ax, "Impact on samples (same noise)")
     # below the axes: inside, it would cover bars of some kind whatever the corner
     ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
