@@ -252,6 +252,28 @@ def benchmark_lines(path: Path, chosen: Params) -> list[str]:
     return lines
 
 
+# What a run outside this checkout leaves beside the page: its record and its report.
+KEPT = ("dvc.lock", "reports/replication.md")
+
+
+def keep_foreign_runs(arms: dict[str, Path]) -> list[str]:
+    """Copy each other checkout's :data:`KEPT` files to docs/backbones/<arm>/ (its folder
+    goes with it); this checkout's own are in the tree already. Returns the page's lines."""
+    lines = []
+    for arm, root in arms.items():
+        if root.resolve() == Path.cwd().resolve():
+            continue
+        for name in KEPT:
+            kept = GRIDS / arm / Path(name).name
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / name, kept)
+        links = ", ".join(f"[{Path(n).name}](backbones/{arm}/{Path(n).name})" for n in KEPT)
+        lines.append(
+            f"The {arm} arm's run record and full report are kept beside this page: {links}."
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--arm", action="append", required=True, help="NAME=ROOT, twice")
@@ -331,6 +353,8 @@ def main() -> None:
         *verdict_table(arms),
         "",
         *differing_claims(arms),
+        "",
+        *keep_foreign_runs(arms),
     ]
     write_text("\n".join(lines) + "\n", args.out)
 
