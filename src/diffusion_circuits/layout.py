@@ -39,6 +39,8 @@ __all__ = [
     "features_dir",
     "samples_dir",
     "cache_dir",
+    "saliency_key",
+    "split_saliency_key",
     "analysis_dir",
     "cross_dataset_dir",
     "stats_dir",
@@ -101,6 +103,18 @@ def samples_dir(dataset: str, seed: int, root: str | Path = DATA) -> Path:
 
 def cache_dir(dataset: str, seed: int, root: str | Path = DATA) -> Path:
     return _per_model("cache", dataset, seed, root)
+
+
+def saliency_key(hook: str, timestep: int) -> str:
+    """``"<hook>@t<t>"``: the key of one attention point's key saliency at one timestep in
+    the cache's saliency file (written by the cache stage, read by the role analysis)."""
+    return f"{hook}@t{timestep}"
+
+
+def split_saliency_key(key: str) -> tuple[str, int]:
+    """``(hook, timestep)`` of a :func:`saliency_key`."""
+    hook, _, timestep = key.rpartition("@t")
+    return hook, int(timestep)
 
 
 def analysis_dir(dataset: str, seed: int, root: str | Path = DATA) -> Path:

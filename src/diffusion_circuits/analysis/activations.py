@@ -17,6 +17,7 @@ from diffusers import DDPMScheduler
 from tqdm.auto import tqdm
 
 from diffusion_circuits.analysis.probing import ProbeSet, noised_batches
+from diffusion_circuits.layout import saliency_key
 from diffusion_circuits.metrics.accuracy import noise_mse, noise_prediction_accuracy
 from diffusion_circuits.metrics.attention_entropy import head_entropy, key_saliency, specialisation
 from diffusion_circuits.metrics.feature_complexity import feature_complexity, hoyer_sparsity
@@ -25,26 +26,7 @@ from diffusion_circuits.model.factory import Denoiser
 from diffusion_circuits.model.noise import predict_noise
 from diffusion_circuits.probe import Probe
 
-__all__ = [
-    "ActivationSummaries",
-    "feature_map",
-    "summarise_activations",
-    "scale_free_complexity",
-    "saliency_key",
-    "split_saliency_key",
-]
-
-
-def saliency_key(hook: str, timestep: int) -> str:
-    """``"<hook>@t<t>"``: the key of one attention point's saliency at one timestep (the
-    cache's saliency.npz, read back by :func:`split_saliency_key`)."""
-    return f"{hook}@t{timestep}"
-
-
-def split_saliency_key(key: str) -> tuple[str, int]:
-    """``(hook, timestep)`` of a :func:`saliency_key`."""
-    hook, _, timestep = key.rpartition("@t")
-    return hook, int(timestep)
+__all__ = ["ActivationSummaries", "feature_map", "summarise_activations", "scale_free_complexity"]
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from diffusion_circuits.analysis.activations import split_saliency_key
 from diffusion_circuits.data.faceset import PART_LABELS
+from diffusion_circuits.layout import split_saliency_key
 from diffusion_circuits.metrics.head_roles import (
     attention_grid,
     edge_map,
