@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -167,12 +168,6 @@ def provenance(root: Path, params: Params) -> str:
     return f"{run}; params " + (", ".join(changed) if changed else "as params.yaml")
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def time_lines(arms: dict[str, Path], params: dict[str, Params]) -> list[str]:
     """Median wall seconds per model of the stages that run a network, from timings/."""
     stages = {"train": "wall_seconds", "analyze": "seconds"}
@@ -186,8 +181,11 @@ def time_lines(arms: dict[str, Path], params: dict[str, Params]) -> list[str]:
             stage: [read_json(layout.stage_timings(stage, n, root / layout.TIMINGS)) for n in names]
             for stage in stages
         }
-        cells = [f"{_median([r[key] for r in read[stage]]):.0f}" for stage, key in stages.items()]
-        rate = _median([r["images_per_second"] for r in read["train"]])
+        cells = [
+            f"{statistics.median([r[key] for r in read[stage]]):.0f}"
+            for stage, key in stages.items()
+        ]
+        rate = statistics.median([r["images_per_second"] for r in read["train"]])
         lines.append(f"| {arm} | {' | '.join(cells)} | {rate:.1f} |")
     return lines
 
