@@ -4,22 +4,16 @@ Every time in the docs is scaled by the plain loop's rate on this model, so the 
 must keep building it whatever params.yaml grows (a new required key once broke it).
 """
 
-import importlib.util
 from pathlib import Path
+
+from script_helper import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "scripts/benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_reference_params_build_the_fixed_reference_unet(monkeypatch):
     monkeypatch.chdir(ROOT)
-    params = load_script().reference_params()
+    params = load_script("benchmark").reference_params()
     assert params.model.backbone == "unet"
     assert (params.model.in_channels, params.data.resolution) == (3, 32)
     assert list(params.model.block_out_channels) == [32, 64, 256]

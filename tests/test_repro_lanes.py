@@ -1,18 +1,12 @@
 """The lane planner of `make repro` (scripts/repro_lanes.py) on hand-made stage graphs."""
 
-import importlib.util
 from pathlib import Path
 
 import networkx as nx
 
+from script_helper import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("repro_lanes", ROOT / "scripts/repro_lanes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def study_graph(seeds=(0, 1)) -> nx.DiGraph:
@@ -37,7 +31,7 @@ def study_graph(seeds=(0, 1)) -> nx.DiGraph:
 
 
 def test_a_stale_training_runs_its_whole_model_in_order_and_nothing_else():
-    first, chains = load_script().plan(study_graph(), {"train@natural-1", "stats"})
+    first, chains = load_script("repro_lanes").plan(study_graph(), {"train@natural-1", "stats"})
     assert first == ["generate_synthetic", "prepare_natural"]
     assert chains == {
         "natural-1": ["train@natural-1", "evaluate@natural-1", "samples@natural-1",
@@ -46,7 +40,7 @@ def test_a_stale_training_runs_its_whole_model_in_order_and_nothing_else():
 
 
 def test_only_what_reads_a_stale_stage_runs():
-    plan = load_script().plan
+    plan = load_script("repro_lanes").plan
     _, chains = plan(study_graph(), {"samples@synthetic-0", "cache_activations@natural-0"})
     assert chains == {
         "natural-0": ["cache_activations@natural-0", "analyze@natural-0"],
@@ -56,7 +50,9 @@ def test_only_what_reads_a_stale_stage_runs():
 
 
 def test_a_stale_feature_network_runs_first_beside_the_models_and_its_samples_follow():
-    _, chains = load_script().plan(study_graph(), {"feature_net@natural", "train@synthetic-1"})
+    _, chains = load_script("repro_lanes").plan(
+        study_graph(), {"feature_net@natural", "train@synthetic-1"}
+    )
     assert list(chains) == ["feature_net@natural", "natural-0", "natural-1", "synthetic-1"]
     assert chains["feature_net@natural"] == ["feature_net@natural"]
     assert chains["natural-0"] == ["samples@natural-0"]
@@ -64,7 +60,7 @@ def test_a_stale_feature_network_runs_first_beside_the_models_and_its_samples_fo
 
 
 def test_lanes_wait_for_what_a_stage_reads_and_stop_after_a_failure(tmp_path, monkeypatch):
-    lanes = load_script()
+    lanes = load_script("repro_lanes")
     monkeypatch.chdir(tmp_path)
     graph = nx.DiGraph([("samples@natural-0", "feature_net@natural"),
                         ("samples@natural-0", "train@natural-0"),

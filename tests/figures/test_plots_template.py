@@ -1,25 +1,18 @@
 """The offline page template for `dvc plots show` (scripts/build_plots_template.py)."""
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
+from script_helper import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / ".dvc/plots_template.html"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("build_plots_template",
-                                                  ROOT / "scripts/build_plots_template.py")  # fmt: skip
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_page_inlines_each_library_and_keeps_only_dvcs_page_placeholders():
-    build = load_script()
+    build = load_script("build_plots_template")
     page = build.build_page(
         {"vega": ("5.0.0", "var a = '</script>';"), "vega-lite": ("5.1.0", "1")}
     )
@@ -33,7 +26,7 @@ def test_page_inlines_each_library_and_keeps_only_dvcs_page_placeholders():
 
 def test_committed_template_renders_offline_through_dvc(tmp_path):
     dvc_render = pytest.importorskip("dvc_render")
-    build = load_script()
+    build = load_script("build_plots_template")
     points = [{"step": i, "loss": 1 / (i + 1), "rev": "workspace"} for i in range(5)]
     renderer = dvc_render.VegaRenderer(points, "loss.tsv", template="linear", x="step", y="loss")
     out = dvc_render.render_html([renderer], tmp_path / "index.html", html_template=TEMPLATE)
